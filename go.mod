@@ -1,0 +1,3 @@
+module github.com/bpftables/bpftables
+
+go 1.24
