@@ -53,6 +53,9 @@ type CheckContext struct {
 	// nothing that depends on hooks.
 	Hooks HookMask
 	Rule  *Rule
+	// Objects are the ipsets and nfacct counters that exist; nil means
+	// unknown, and names are then not checked.
+	Objects Objects
 }
 
 // Errorf returns a check error in the kernel's words, naming the
@@ -142,9 +145,17 @@ type Context struct {
 	// State holds what stateful matches remember between packets. Nil
 	// means there is none: such matches then see every packet as the first.
 	State *State
+	// IPSets holds set contents for the set match and SET target; nil
+	// is empty sets.
+	IPSets IPSets
 	// Effects records what non-verdict targets did (logging, rejecting,
 	// NAT), in order.
 	Effects []Effect
+}
+
+// Effect records that a target did something besides its verdict.
+func (c *Context) Effect(target, format string, args ...any) {
+	c.Effects = append(c.Effects, Effect{Target: target, Detail: fmt.Sprintf(format, args...)})
 }
 
 // Effect is something a target did to or for a packet besides its verdict.

@@ -77,9 +77,9 @@ func (e *RuleError) Unwrap() error { return e.Err }
 // to a built-in chain, no loop reachable from a hook, and every match and
 // target valid in its table and in every hook its rule is reachable from.
 // It returns the first problem as a *RuleError.
-func (rs *Ruleset) Check() error {
+func (rs *Ruleset) Check(objs Objects) error {
 	for _, t := range rs.Tables {
-		if err := CheckTable(rs.Family, t); err != nil {
+		if err := CheckTable(rs.Family, t, objs); err != nil {
 			return err
 		}
 	}
@@ -87,7 +87,7 @@ func (rs *Ruleset) Check() error {
 }
 
 // CheckTable is Check for one table.
-func CheckTable(f Family, t *Table) error {
+func CheckTable(f Family, t *Table, objs Objects) error {
 	for _, c := range t.Chains {
 		for i, r := range c.Rules {
 			name, ok := JumpChain(r.Target)
@@ -109,7 +109,7 @@ func CheckTable(f Family, t *Table) error {
 	}
 	for _, c := range t.Chains {
 		for i, r := range c.Rules {
-			cc := &CheckContext{Family: f, Table: t.Name, Chain: c.Name, Hooks: hooks[c.Name], Rule: r}
+			cc := &CheckContext{Family: f, Table: t.Name, Chain: c.Name, Hooks: hooks[c.Name], Rule: r, Objects: objs}
 			for _, m := range r.Matches {
 				if err := m.Check(cc); err != nil {
 					return &RuleError{t.Name, c.Name, i + 1, r, err}

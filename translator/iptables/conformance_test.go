@@ -175,7 +175,7 @@ func variantResult(res, variant string, alt []string) string {
 
 func conformanceCase(fam translator.Family, table, chain, args, save, want string) string {
 	in := fmt.Sprintf("*%s\n-A %s %s\nCOMMIT\n", table, chain, args)
-	rs, err := Restore(translator.NewRuleset(fam), strings.NewReader(in), RestoreOptions{})
+	rs, err := Restore(translator.NewRuleset(fam), strings.NewReader(in), RestoreOptions{Objects: translator.EmptyObjects{}})
 	if err != nil {
 		if want == "FAIL" {
 			return ""

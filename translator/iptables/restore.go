@@ -22,6 +22,9 @@ type RestoreOptions struct {
 	Table string
 	// Program names the tool in messages ("iptables-restore").
 	Program string
+	// Objects are the ipsets and nfacct counters rules may name; nil
+	// leaves names unchecked.
+	Objects translator.Objects
 }
 
 // maxLine is the longest line read; iptables-restore reads 10239 bytes.
@@ -326,7 +329,7 @@ func (st *restorer) ruleLine(text string) error {
 func (st *restorer) commit() error {
 	t := st.table
 	st.table = nil
-	if err := translator.CheckTable(st.rs.Family, t); err != nil {
+	if err := translator.CheckTable(st.rs.Family, t, st.opts.Objects); err != nil {
 		e := st.failed(err).(*Error)
 		var re *translator.RuleError
 		if errors.As(err, &re) && re.Rule != nil && re.Rule.Line > 0 {
