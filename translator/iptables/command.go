@@ -727,6 +727,12 @@ func (p *parser) jump(name string) error {
 	if d := xt.LookupTarget(name, p.opts.Family); d != nil {
 		p.target = &targetInst{def: d, t: d.New(p.opts.Family)}
 		p.g.addExt(longOpts(d, d.Options))
+		return nil
+	}
+	// An iptables target bpftables lacks is refused here, before its
+	// options would be reported as unknown - unless a chain has its name.
+	if err := xt.Unsupported("target", name); err != nil && !p.isChain(name) {
+		return &Error{Status: ParameterProblem, Msg: err.Error(), Err: err}
 	}
 	return nil
 }
