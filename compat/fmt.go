@@ -11,8 +11,10 @@ import (
 
 // FmtMain runs `bpftables fmt [-4|-6] [-c] [FILE]`: it reads
 // iptables-restore input and prints it as iptables-save would after
-// restoring it (canonical option order and values), with rule counters
-// when -c is given. It exits 0, or 1 after an iptables-restore style error.
+// restoring it (canonical option order and values). Built-in chain
+// counters are kept from the input, as iptables-save always prints them;
+// rule counters print with -c. It exits 0, or 1 after an iptables-restore
+// style error.
 func FmtMain(args []string, env Env) int {
 	fam := translator.IPv4
 	counters := false
@@ -56,7 +58,7 @@ func FmtMain(args []string, env Env) int {
 		defer f.Close()
 		in = f
 	}
-	rs, err := iptables.Restore(translator.NewRuleset(fam), in, iptables.RestoreOptions{Counters: counters, Program: prog})
+	rs, err := iptables.Restore(translator.NewRuleset(fam), in, iptables.RestoreOptions{KeepCounters: true, Program: prog})
 	if err != nil {
 		msg, _ := iptables.FormatError(prog, err)
 		fmt.Fprint(env.Stderr, msg)

@@ -101,8 +101,13 @@ type Chain struct {
 
 // Table is one table of a Ruleset.
 type Table struct {
-	Name   string
-	Chains []*Chain // built-in chains in hook order, then user chains in creation order
+	Name string
+	// Chains holds the built-in chains in hook order, then the user chains
+	// in creation order. Change it through the methods, which keep the
+	// index by name current.
+	Chains []*Chain
+
+	index map[string]*Chain
 }
 
 // NewTable returns the named table with its built-in chains, empty, with
@@ -121,12 +126,31 @@ func NewTable(name string) (*Table, error) {
 
 // Chain returns the named chain, or nil.
 func (t *Table) Chain(name string) *Chain {
-	for _, c := range t.Chains {
-		if c.Name == name {
-			return c
+	if t.index == nil {
+		t.index = make(map[string]*Chain, len(t.Chains))
+		for _, c := range t.Chains {
+			t.index[c.Name] = c
 		}
 	}
-	return nil
+	return t.index[name]
+}
+
+// setChains replaces the chain list and drops the index.
+func (t *Table) setChains(cs []*Chain) {
+	t.Chains = cs
+	t.index = nil
+}
+
+// RemoveUserChains deletes every user chain, referenced or not, as
+// iptables-restore does when it flushes a table.
+func (t *Table) RemoveUserChains() {
+	var kept []*Chain
+	for _, c := range t.Chains {
+		if c.Builtin {
+			kept = append(kept, c)
+		}
+	}
+	t.setChains(kept)
 }
 
 // SortedChains returns the chains in the order iptables-save prints them:
@@ -150,7 +174,11 @@ func (t *Table) NewChain(name string) error {
 	if t.Chain(name) != nil {
 		return ErrChainExists
 	}
-	t.Chains = append(t.Chains, &Chain{Name: name})
+	c := &Chain{Name: name}
+	t.Chains = append(t.Chains, c)
+	if t.index != nil {
+		t.index[name] = c
+	}
 	return nil
 }
 
@@ -181,13 +209,7 @@ func (t *Table) DeleteChain(name string) error {
 				return ErrChainNotEmpty
 			}
 		}
-		kept := t.Chains[:0]
-		for _, c := range t.Chains {
-			if c.Builtin {
-				kept = append(kept, c)
-			}
-		}
-		t.Chains = kept
+		t.RemoveUserChains()
 		return nil
 	}
 	c := t.Chain(name)
@@ -203,7 +225,7 @@ func (t *Table) DeleteChain(name string) error {
 	}
 	for i, x := range t.Chains {
 		if x == c {
-			t.Chains = append(t.Chains[:i], t.Chains[i+1:]...)
+			t.setChains(append(t.Chains[:i:i], t.Chains[i+1:]...))
 			break
 		}
 	}
@@ -222,6 +244,7 @@ func (t *Table) RenameChain(old, name string) error {
 		return ErrChainExists
 	}
 	c.Name = name
+	t.index = nil
 	for _, ch := range t.Chains {
 		for _, r := range ch.Rules {
 			switch tg := r.Target.(type) {

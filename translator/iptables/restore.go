@@ -18,6 +18,9 @@ type RestoreOptions struct {
 	Noflush bool
 	// Counters (-c) takes the [packets:bytes] of the input.
 	Counters bool
+	// KeepCounters takes counters where the input has them without
+	// requiring them on policies, as `bpftables fmt` wants.
+	KeepCounters bool
 	// Table (-T) restores only that table; the others are skipped.
 	Table string
 	// Program names the tool in messages ("iptables-restore").
@@ -177,13 +180,7 @@ func (st *restorer) beginTable(text string) error {
 		// iptables-restore flushes every chain and deletes the user chains;
 		// built-in policies and their counters stay.
 		_ = t.Flush("")
-		kept := t.Chains[:0]
-		for _, c := range t.Chains {
-			if c.Builtin {
-				kept = append(kept, c)
-			}
-		}
-		t.Chains = kept
+		t.RemoveUserChains()
 	}
 	st.table, st.tableLine = t, st.line
 	return nil
@@ -220,7 +217,7 @@ func (st *restorer) chainLine(text string) error {
 		if !ok {
 			return paramErrorf("invalid policy counters for chain '%s'", name)
 		}
-		if st.opts.Counters {
+		if st.opts.Counters || st.opts.KeepCounters {
 			counters = &cnt
 		}
 	}
@@ -293,7 +290,7 @@ func (st *restorer) ruleLine(text string) error {
 	if err != nil {
 		return err
 	}
-	if st.opts.Counters && pcnt != "" {
+	if (st.opts.Counters || st.opts.KeepCounters) && pcnt != "" {
 		args = append([]string{"--set-counters", pcnt, bcnt}, args...)
 	}
 	t := st.table
