@@ -62,13 +62,13 @@ func TestGetopt(t *testing.T) {
 		{[]string{"--app", "INPUT"}, []ret{{'A', "INPUT"}}},
 		{[]string{"-vn"}, []ret{{'v', ""}, {'n', ""}}},
 		{[]string{"!", "-s", "1.2.3.4"}, []ret{{codeNonOption, "!"}, {'s', "1.2.3.4"}}},
-		{[]string{"-F"}, []ret{{'F', ""}}},        // optional argument absent
+		{[]string{"-F"}, []ret{{'F', ""}}},           // optional argument absent
 		{[]string{"-Fchain"}, []ret{{'F', "chain"}}}, // only attached
 		{[]string{"-s"}, []ret{{codeMissingArg, ""}}},
 		{[]string{"-s", "-x"}, []ret{{'s', "-x"}}}, // a required argument is taken whatever it looks like
 		{[]string{"--nosuch"}, []ret{{codeUnknown, ""}}},
 		{[]string{"--s", "x"}, []ret{{codeUnknown, ""}, {codeNonOption, "x"}}}, // ambiguous
-		{[]string{"--numeric=1"}, []ret{{codeUnknown, ""}}},                      // no argument allowed
+		{[]string{"--numeric=1"}, []ret{{codeUnknown, ""}}},                    // no argument allowed
 		{[]string{"-A", "X", "--", "y"}, []ret{{'A', "X"}}},
 	}
 	for _, tt := range tests {
