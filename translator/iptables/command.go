@@ -550,10 +550,14 @@ func (p *parser) extensionOption(c int) (again bool, err error) {
 }
 
 func (p *parser) newCall(ext string, o *longOpt, opts []xt.Option, seen uint32) *xt.Call {
+	// The entry of the option given, as getopt hands libxtables: aliases
+	// share an ID but not always flags ("! --ttl-eq" may be inverted,
+	// its alias "--ttl" may not).
 	var opt *xt.Option
 	for i := range opts {
-		if opts[i].ID == o.id {
+		if opts[i].ID == o.id && opts[i].Name == o.name {
 			opt = &opts[i]
+			break
 		}
 	}
 	c := &xt.Call{Ext: ext, Opt: opt, Arg: p.g.optarg, Invert: p.invert, Family: p.opts.Family, Seen: seen, Rule: &p.rule}
