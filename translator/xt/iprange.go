@@ -136,10 +136,11 @@ func inRange(a, lo, hi netip.Addr) bool {
 	return a.Compare(lo) >= 0 && a.Compare(hi) <= 0
 }
 
-// inetNtop formats an address as glibc's inet_ntop does, which is what
-// iptables prints. It differs from netip's form for IPv6 addresses whose
-// first 96 bits are zero but the last 32 are not "::1" style: glibc shows
-// those (and "::ffff:a.b.c.d") with a dotted IPv4 tail.
+// inetNtop formats an address as glibc's inet_ntop, which iptables prints
+// with. For IPv6 it differs from netip's String when the first 96 bits
+// are zero and the seventh 16-bit word is not: glibc writes the last 32
+// bits as dotted IPv4 ("::0.1.0.2" where netip writes "::1:2"), as it does
+// for IPv4-mapped addresses.
 func inetNtop(a netip.Addr) string {
 	if !a.IsValid() {
 		return "0.0.0.0"

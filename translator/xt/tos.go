@@ -19,7 +19,7 @@ func init() {
 		Options: []Option{
 			// Max is the mask a symbolic name gets: revision 1 compares
 			// only the six bits the names were defined in.
-			{Name: "tos", Type: TOSMask, ID: 1, Flags: Invert | Mand, Max: 0x3F},
+			{Name: "tos", Type: TOSMask, Flags: Invert | Mand, Max: 0x3F},
 		},
 		New: func(translator.Family) MatchParser { return &TOS{} },
 	})
