@@ -550,10 +550,15 @@ func (p *parser) extensionOption(c int) (again bool, err error) {
 }
 
 func (p *parser) newCall(ext string, o *longOpt, opts []xt.Option, seen uint32) *xt.Call {
+	// libxtables hands the extension the first entry with the option's
+	// ID (xtables_option_lookup), whichever alias was typed: its flags
+	// and name apply, so "! --ttl 5" is "! --ttl-eq 5", while the last
+	// entry ("--ttl", not invertible) would refuse it.
 	var opt *xt.Option
 	for i := range opts {
 		if opts[i].ID == o.id {
 			opt = &opts[i]
+			break
 		}
 	}
 	c := &xt.Call{Ext: ext, Opt: opt, Arg: p.g.optarg, Invert: p.invert, Family: p.opts.Family, Seen: seen, Rule: &p.rule}
