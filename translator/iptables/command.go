@@ -625,7 +625,9 @@ func (p *parser) findMatch(name string) (*xt.MatchDef, error) {
 	}
 	d := xt.LookupMatch(canonicalMatchName(name), p.opts.Family)
 	if d == nil {
-		if err := xt.Unsupported("match", name); err != nil {
+		// an extension of the other family only (ttl, hl, ...) is missing
+		// here exactly as iptables finds it missing
+		if err := xt.Unsupported("match", name); err != nil && xt.LookupMatch(canonicalMatchName(name), otherFamily(p.opts.Family)) == nil {
 			return nil, &Error{Status: ParameterProblem, Msg: err.Error(), Err: err}
 		}
 		return nil, paramErrorf("Couldn't load match `%s':No such file or directory\n", name)
@@ -682,6 +684,13 @@ func (p *parser) loadProto() *matchInst {
 	return p.addMatch(d)
 }
 
+func otherFamily(f translator.Family) translator.Family {
+	if f == translator.IPv6 {
+		return translator.IPv4
+	}
+	return translator.IPv6
+}
+
 func isChainProto(name string) bool {
 	_, err := translator.ParseProto(name)
 	switch name {
@@ -736,7 +745,7 @@ func (p *parser) jump(name string) error {
 	}
 	// An iptables target bpftables lacks is refused here, before its
 	// options would be reported as unknown - unless a chain has its name.
-	if err := xt.Unsupported("target", name); err != nil && !p.isChain(name) {
+	if err := xt.Unsupported("target", name); err != nil && !p.isChain(name) && xt.LookupTarget(name, otherFamily(p.opts.Family)) == nil {
 		return &Error{Status: ParameterProblem, Msg: err.Error(), Err: err}
 	}
 	return nil
@@ -893,7 +902,7 @@ func (p *parser) buildRules() error {
 			r.Target = &translator.Standard{Verdict: v}
 			break
 		}
-		if err := xt.Unsupported("target", p.jumpTo); err != nil {
+		if err := xt.Unsupported("target", p.jumpTo); err != nil && xt.LookupTarget(p.jumpTo, otherFamily(p.opts.Family)) == nil {
 			return &Error{Status: ParameterProblem, Msg: err.Error(), Err: err}
 		}
 		return paramErrorf("Couldn't load target `%s':No such file or directory\n", p.jumpTo)

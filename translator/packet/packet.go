@@ -37,6 +37,8 @@ const (
 	Multicast PktType = 2
 	OtherHost PktType = 3
 	Outgoing  PktType = 4
+	// Loopback is a multicast or broadcast packet the host sent itself.
+	Loopback PktType = 5
 )
 
 // CTState is a connection tracking state bit set, as -m conntrack's

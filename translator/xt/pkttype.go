@@ -14,10 +14,6 @@ type PktType struct {
 	Invert  bool
 }
 
-// pktLoopback is PACKET_LOOPBACK, the class of multicast and broadcast
-// packets the host sends itself; the packet model has no name for it.
-const pktLoopback packet.PktType = 5
-
 // pktTypeNames are the names --pkt-type takes; saving prints the first
 // with the value, so the aliases come last.
 var pktTypeNames = []struct {
@@ -83,7 +79,7 @@ func (m *PktType) Check(*translator.CheckContext) error { return nil }
 func (m *PktType) Match(c *translator.Context) bool {
 	p := c.Packet
 	t := p.PktType
-	if t == pktLoopback {
+	if t == packet.Loopback {
 		switch {
 		case c.Family == translator.IPv4 && p.Dst.Is4() && p.Dst.IsMulticast():
 			t = packet.Multicast
