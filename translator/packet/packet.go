@@ -81,7 +81,8 @@ type Socket struct {
 	UID, GID    uint32
 	SupplGroups []uint32
 	Transparent bool
-	Wildcard    bool // bound to a wildcard address
+	Wildcard    bool   // bound to a wildcard address
+	Mark        uint32 // SO_MARK, which -m socket --restore-skmark copies
 }
 
 // Packet is one packet with the fields iptables matches on.
