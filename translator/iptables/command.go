@@ -550,10 +550,14 @@ func (p *parser) extensionOption(c int) (again bool, err error) {
 }
 
 func (p *parser) newCall(ext string, o *longOpt, opts []xt.Option, seen uint32) *xt.Call {
+	// The first option of the ID, as xtables_option_lookup finds it: an
+	// alias (--sport, --hashlimit) is named by its first spelling in
+	// messages.
 	var opt *xt.Option
 	for i := range opts {
 		if opts[i].ID == o.id {
 			opt = &opts[i]
+			break
 		}
 	}
 	c := &xt.Call{Ext: ext, Opt: opt, Arg: p.g.optarg, Invert: p.invert, Family: p.opts.Family, Seen: seen, Rule: &p.rule}
