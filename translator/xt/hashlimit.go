@@ -350,8 +350,10 @@ func (m *Hashlimit) saveBytes(b *strings.Builder) uint32 {
 	i := 0
 	for ; i < len(byteUnits)-1; i++ {
 		u := byteUnits[i].thresh
+		// The C mask ~(thresh - 1) is 32 bits wide: it also clears the
+		// upper half of r.
 		if r >= u {
-			if cost, ok := hashlimitBytesToCost(r &^ (u - 1)); ok && cost == m.Avg {
+			if cost, ok := hashlimitBytesToCost(r & uint64(^uint32(u-1))); ok && cost == m.Avg {
 				break
 			}
 		}

@@ -156,12 +156,23 @@ func (m *Recent) Save(b *strings.Builder, _ translator.Family) {
 	}
 	// printf("%s"): the name is printed as it is, unquoted.
 	b.WriteString(" --name " + m.ListName)
-	b.WriteString(" --mask " + m.Mask.String())
+	b.WriteString(" --mask " + inetNtop(m.Mask))
 	if m.Dest {
 		b.WriteString(" --rdest")
 	} else {
 		b.WriteString(" --rsource")
 	}
+}
+
+// inetNtop formats an address as glibc's inet_ntop does, which differs
+// from netip in writing IPv4-compatible IPv6 addresses (::a.b.c.d, but not
+// :: and ::1) with a dotted tail.
+func inetNtop(a netip.Addr) string {
+	b := a.As16()
+	if a.Is6() && !a.Is4In6() && [12]byte(b[:12]) == [12]byte{} && !(b[12] == 0 && b[13] == 0 && b[14] == 0 && b[15] <= 1) {
+		return "::" + netip.AddrFrom4([4]byte(b[12:])).String()
+	}
+	return a.String()
 }
 
 // Check refuses what recent_mt_check refuses.
@@ -297,10 +308,10 @@ func (m *Recent) Match(c *translator.Context) bool {
 		ret = !ret
 	case m.CheckSet&(RecentCheck|RecentUpdate) != 0:
 		// seconds * HZ is computed in 32 bits.
-		time := now - uint64(m.Seconds*HZ)
+		since := now - uint64(m.Seconds*HZ)
 		hits := uint32(0)
 		for _, s := range e.stamps {
-			if m.Seconds != 0 && timeAfter(time, s) {
+			if m.Seconds != 0 && timeAfter(since, s) {
 				continue
 			}
 			hits++
@@ -313,7 +324,7 @@ func (m *Recent) Match(c *translator.Context) bool {
 			// recent_entry_reap: the least recently used address goes if
 			// its latest stamp is older than the window.
 			oldest := t.lru.Front().Value.(*recentEntry)
-			if timeAfter(time, oldest.stamps[len(oldest.stamps)-1]) {
+			if timeAfter(since, oldest.stamps[len(oldest.stamps)-1]) {
 				t.remove(oldest)
 				removed = oldest == e
 			}
