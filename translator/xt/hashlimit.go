@@ -302,8 +302,8 @@ func (m *Hashlimit) Final(c *Final) error {
 				return c.Errorf("burst cannot be smaller than %db", unit)
 			}
 			if unit == 0 {
-				// iptables divides by zero here and dies.
-				return c.Errorf("burst cannot be smaller than %db", unit)
+				// A rate of 0b/s: iptables divides by zero here and dies.
+				return c.Errorf("burst cannot be used with a byte rate of 0b/s")
 			}
 			// The C code keeps the burst in 32 bits for this.
 			burst = uint32(uint64(uint32(m.Burst)) / unit)

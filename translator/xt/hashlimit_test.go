@@ -12,7 +12,7 @@ import (
 func TestHashlimitSave(t *testing.T) {
 	v4, v6 := translator.IPv4, translator.IPv6
 	const h = "-m hashlimit --hashlimit-name t "
-	runSaveCases(t, []saveCase{
+	sfRunSaveCases(t, []sfSaveCase{
 		// Inverting one of upto/above gives the other; --hashlimit is the
 		// old name of --hashlimit-upto.
 		{v4, h + "! --hashlimit-upto 5/sec", "-m hashlimit --hashlimit-above 5/sec --hashlimit-burst 5 --hashlimit-name t"},
@@ -57,7 +57,7 @@ func TestHashlimitSave(t *testing.T) {
 func TestHashlimitErrors(t *testing.T) {
 	v4, v6 := translator.IPv4, translator.IPv6
 	const h = "-m hashlimit --hashlimit-name t "
-	runErrorCases(t, []errorCase{
+	sfRunErrorCases(t, []sfErrorCase{
 		{v4, h + "--hashlimit-upto 5/sec --hashlimit-above 5/sec", `hashlimit: option "--hashlimit-upto" cannot be used together with "--hashlimit-above".`},
 		{v4, h + "--hashlimit-upto 5/sec --hashlimit 5/sec", `hashlimit: option "--hashlimit-upto" can only be used once.`},
 		{v4, h + "--hashlimit 5/x", `hashlimit: Bad value for "--hashlimit-upto" option: "5/x"`},
@@ -88,12 +88,12 @@ func TestHashlimitErrors(t *testing.T) {
 func TestHashlimitBuckets(t *testing.T) {
 	v4 := translator.IPv4
 	rules := []*translator.Rule{
-		parseRule(t, v4, "-m hashlimit --hashlimit-upto 1/sec --hashlimit-burst 2 --hashlimit-mode srcip --hashlimit-srcmask 24 --hashlimit-name a"),
-		parseRule(t, v4, "-m hashlimit --hashlimit-above 1/sec --hashlimit-burst 2 --hashlimit-mode srcip --hashlimit-srcmask 24 --hashlimit-name a"),
-		parseRule(t, v4, "-m hashlimit --hashlimit-upto 1/sec --hashlimit-burst 1 --hashlimit-mode dstport --hashlimit-name ports"),
+		sfRule(t, v4, "-m hashlimit --hashlimit-upto 1/sec --hashlimit-burst 2 --hashlimit-mode srcip --hashlimit-srcmask 24 --hashlimit-name a"),
+		sfRule(t, v4, "-m hashlimit --hashlimit-above 1/sec --hashlimit-burst 2 --hashlimit-mode srcip --hashlimit-srcmask 24 --hashlimit-name a"),
+		sfRule(t, v4, "-m hashlimit --hashlimit-upto 1/sec --hashlimit-burst 1 --hashlimit-mode dstport --hashlimit-name ports"),
 	}
-	p := func(src string, dport uint16) packet.Spec { return udp4(src, "10.9.9.9", 1000, dport) }
-	runSteps(t, v4, rules, []step{
+	p := func(src string, dport uint16) packet.Spec { return sfUDP4(src, "10.9.9.9", 1000, dport) }
+	sfRunSteps(t, v4, rules, []sfStep{
 		{rule: 0, pkt: p("10.0.0.1", 1), want: true},
 		{rule: 0, pkt: p("10.0.0.2", 1), want: true}, // same /24
 		{rule: 0, pkt: p("10.0.0.3", 1), want: false},
@@ -118,27 +118,27 @@ func TestHashlimitExpiry(t *testing.T) {
 	v4 := translator.IPv4
 	ms := time.Millisecond
 	rules := []*translator.Rule{
-		parseRule(t, v4, "-m hashlimit --hashlimit-upto 1/sec --hashlimit-burst 3 --hashlimit-mode srcip --hashlimit-name gc"),
-		parseRule(t, v4, "-m hashlimit --hashlimit-upto 1/sec --hashlimit-burst 3 --hashlimit-mode srcip --hashlimit-name kept --hashlimit-htable-expire 10000"),
+		sfRule(t, v4, "-m hashlimit --hashlimit-upto 1/sec --hashlimit-burst 3 --hashlimit-mode srcip --hashlimit-name gc"),
+		sfRule(t, v4, "-m hashlimit --hashlimit-upto 1/sec --hashlimit-burst 3 --hashlimit-mode srcip --hashlimit-name kept --hashlimit-htable-expire 10000"),
 	}
-	p := udp4("10.0.0.1", "10.9.9.9", 1, 2)
-	var steps []step
+	p := sfUDP4("10.0.0.1", "10.9.9.9", 1, 2)
+	var steps []sfStep
 	for r := range rules {
 		for i := 0; i < 4; i++ {
-			steps = append(steps, step{rule: r, pkt: p, want: i < 3})
+			steps = append(steps, sfStep{rule: r, pkt: p, want: i < 3})
 		}
 	}
 	steps = append(steps,
 		// gc ran at 1 s and freed the entry that expired at 1 s.
-		step{rule: 0, at: 1500 * ms, pkt: p, want: true},
-		step{rule: 0, at: 1500 * ms, pkt: p, want: true},
-		step{rule: 0, at: 1500 * ms, pkt: p, want: true},
-		step{rule: 0, at: 1500 * ms, pkt: p, want: false},
+		sfStep{rule: 0, at: 1500 * ms, pkt: p, want: true},
+		sfStep{rule: 0, at: 1500 * ms, pkt: p, want: true},
+		sfStep{rule: 0, at: 1500 * ms, pkt: p, want: true},
+		sfStep{rule: 0, at: 1500 * ms, pkt: p, want: false},
 		// The kept entry has 1.5 packets of credit.
-		step{rule: 1, at: 1500 * ms, pkt: p, want: true},
-		step{rule: 1, at: 1500 * ms, pkt: p, want: false},
+		sfStep{rule: 1, at: 1500 * ms, pkt: p, want: true},
+		sfStep{rule: 1, at: 1500 * ms, pkt: p, want: false},
 	)
-	runSteps(t, v4, rules, steps)
+	sfRunSteps(t, v4, rules, steps)
 }
 
 // Byte rates cost by 16-byte chunks; the burst is the number of extra
@@ -146,11 +146,11 @@ func TestHashlimitExpiry(t *testing.T) {
 func TestHashlimitBytes(t *testing.T) {
 	v4 := translator.IPv4
 	rules := []*translator.Rule{
-		parseRule(t, v4, "-m hashlimit --hashlimit-upto 1kb/s --hashlimit-burst 2kb --hashlimit-name b"),
+		sfRule(t, v4, "-m hashlimit --hashlimit-upto 1kb/s --hashlimit-burst 2kb --hashlimit-name b"),
 	}
-	big := udp4("10.0.0.1", "10.9.9.9", 1, 2)
+	big := sfUDP4("10.0.0.1", "10.9.9.9", 1, 2)
 	big.Payload = make([]byte, 1000-28) // a 1000-byte packet
-	steps := []step{
+	steps := []sfStep{
 		{rule: 0, pkt: big, want: true},
 		{rule: 0, pkt: big, want: true},
 		{rule: 0, pkt: big, want: true},
@@ -158,7 +158,7 @@ func TestHashlimitBytes(t *testing.T) {
 		{rule: 0, at: time.Second, pkt: big, want: true},
 		{rule: 0, at: time.Second, pkt: big, want: false},
 	}
-	runSteps(t, v4, rules, steps)
+	sfRunSteps(t, v4, rules, steps)
 }
 
 // With --hashlimit-rate-match the rate is measured over each interval:
@@ -167,10 +167,10 @@ func TestHashlimitRateMatch(t *testing.T) {
 	v4 := translator.IPv4
 	s := time.Second
 	rules := []*translator.Rule{
-		parseRule(t, v4, "-m hashlimit --hashlimit-upto 2/sec --hashlimit-burst 1 --hashlimit-rate-match --hashlimit-name rm --hashlimit-htable-expire 10000"),
+		sfRule(t, v4, "-m hashlimit --hashlimit-upto 2/sec --hashlimit-burst 1 --hashlimit-rate-match --hashlimit-name rm --hashlimit-htable-expire 10000"),
 	}
-	p := udp4("10.0.0.1", "10.9.9.9", 1, 2)
-	runSteps(t, v4, rules, []step{
+	p := sfUDP4("10.0.0.1", "10.9.9.9", 1, 2)
+	sfRunSteps(t, v4, rules, []sfStep{
 		// rate 2 plus burst 1 packets in the first window
 		{rule: 0, pkt: p, want: true},
 		{rule: 0, pkt: p, want: true},
@@ -186,14 +186,14 @@ func TestHashlimitRateMatch(t *testing.T) {
 
 // A full table drops packets of new keys.
 func TestHashlimitTableFull(t *testing.T) {
-	r := parseRule(t, translator.IPv4, "-m hashlimit --hashlimit-upto 1/sec --hashlimit-mode srcip --hashlimit-name full --hashlimit-htable-size 1 --hashlimit-htable-max 1")
+	r := sfRule(t, translator.IPv4, "-m hashlimit --hashlimit-upto 1/sec --hashlimit-mode srcip --hashlimit-name full --hashlimit-htable-size 1 --hashlimit-htable-max 1")
 	st := translator.NewState()
 	for i, tc := range []struct {
 		src  string
 		drop bool
 	}{{"10.0.0.1", false}, {"10.0.0.1", false}, {"10.0.0.2", true}} {
-		c := &translator.Context{Packet: udp4(tc.src, "10.9.9.9", 1, 2).Build(), Family: translator.IPv4, Now: t0, State: st}
-		if _, drop := judge(r, c); drop != tc.drop {
+		c := &translator.Context{Packet: sfUDP4(tc.src, "10.9.9.9", 1, 2).Build(), Family: translator.IPv4, Now: sfT0, State: st}
+		if _, drop := sfJudge(r, c); drop != tc.drop {
 			t.Errorf("packet %d from %s: dropped %v, want %v", i, tc.src, drop, tc.drop)
 		}
 	}
@@ -204,14 +204,14 @@ func TestHashlimitTableFull(t *testing.T) {
 // ipv6_skip_exthdr stops at a later fragment's header, which has no ports.
 func TestHashlimitPortKeys(t *testing.T) {
 	v4, v6 := translator.IPv4, translator.IPv6
-	r4 := []*translator.Rule{parseRule(t, v4, "-m hashlimit --hashlimit-upto 1/min --hashlimit-burst 1 --hashlimit-mode srcport,dstport --hashlimit-name p")}
+	r4 := []*translator.Rule{sfRule(t, v4, "-m hashlimit --hashlimit-upto 1/min --hashlimit-burst 1 --hashlimit-mode srcport,dstport --hashlimit-name p")}
 	esp := func(spi byte) packet.Spec {
-		return packet.Spec{Src: addr("10.0.0.1"), Dst: addr("10.0.0.2"), Proto: packet.ProtoESP, Payload: []byte{0, 0, 0, spi, 0, 0, 0, 1}}
+		return packet.Spec{Src: sfAddr("10.0.0.1"), Dst: sfAddr("10.0.0.2"), Proto: packet.ProtoESP, Payload: []byte{0, 0, 0, spi, 0, 0, 0, 1}}
 	}
 	frag := func(b byte) packet.Spec {
-		return packet.Spec{Src: addr("10.0.0.1"), Dst: addr("10.0.0.2"), Proto: packet.ProtoUDP, FragOffset: 10, Payload: []byte{0, b, 0, b, 9, 9, 9, 9}}
+		return packet.Spec{Src: sfAddr("10.0.0.1"), Dst: sfAddr("10.0.0.2"), Proto: packet.ProtoUDP, FragOffset: 10, Payload: []byte{0, b, 0, b, 9, 9, 9, 9}}
 	}
-	runSteps(t, v4, r4, []step{
+	sfRunSteps(t, v4, r4, []sfStep{
 		{pkt: esp(1), want: true},
 		{pkt: esp(1), want: false},
 		{pkt: esp(2), want: true},
@@ -219,14 +219,14 @@ func TestHashlimitPortKeys(t *testing.T) {
 		{pkt: frag(7), want: false},
 		{pkt: frag(8), want: true},
 		// ICMP has no ports: every ICMP packet shares the zero key.
-		{pkt: packet.Spec{Src: addr("10.0.0.1"), Dst: addr("10.0.0.2"), Proto: packet.ProtoICMP, ICMPType: 8}, want: true},
-		{pkt: packet.Spec{Src: addr("10.0.0.3"), Dst: addr("10.0.0.2"), Proto: packet.ProtoICMP, ICMPType: 0}, want: false},
+		{pkt: packet.Spec{Src: sfAddr("10.0.0.1"), Dst: sfAddr("10.0.0.2"), Proto: packet.ProtoICMP, ICMPType: 8}, want: true},
+		{pkt: packet.Spec{Src: sfAddr("10.0.0.3"), Dst: sfAddr("10.0.0.2"), Proto: packet.ProtoICMP, ICMPType: 0}, want: false},
 	})
-	r6 := []*translator.Rule{parseRule(t, v6, "-m hashlimit --hashlimit-upto 1/min --hashlimit-burst 1 --hashlimit-mode dstport --hashlimit-name p6")}
+	r6 := []*translator.Rule{sfRule(t, v6, "-m hashlimit --hashlimit-upto 1/min --hashlimit-burst 1 --hashlimit-mode dstport --hashlimit-name p6")}
 	udp6 := func(dport uint16, fragOff uint16) packet.Spec {
-		return packet.Spec{Src: addr("2001:db8::1"), Dst: addr("2001:db8::2"), Proto: packet.ProtoUDP, DstPort: dport, FragOffset: fragOff, Payload: []byte{0, 1, 0, 2, 0, 3, 0, 4}}
+		return packet.Spec{Src: sfAddr("2001:db8::1"), Dst: sfAddr("2001:db8::2"), Proto: packet.ProtoUDP, DstPort: dport, FragOffset: fragOff, Payload: []byte{0, 1, 0, 2, 0, 3, 0, 4}}
 	}
-	runSteps(t, v6, r6, []step{
+	sfRunSteps(t, v6, r6, []sfStep{
 		{pkt: udp6(53, 0), want: true},
 		{pkt: udp6(53, 0), want: false},
 		{pkt: udp6(0, 0), want: true},

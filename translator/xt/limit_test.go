@@ -9,7 +9,7 @@ import (
 
 func TestLimitSave(t *testing.T) {
 	v4 := translator.IPv4
-	runSaveCases(t, []saveCase{
+	sfRunSaveCases(t, []sfSaveCase{
 		// Units are read by any prefix of their word, in any case.
 		{v4, "-m limit --limit 3/s", "-m limit --limit 3/sec"},
 		{v4, "-m limit --limit 7/m", "-m limit --limit 7/min"},
@@ -36,7 +36,7 @@ func TestLimitSave(t *testing.T) {
 
 func TestLimitErrors(t *testing.T) {
 	v4 := translator.IPv4
-	runErrorCases(t, []errorCase{
+	sfRunErrorCases(t, []sfErrorCase{
 		{v4, "-m limit --limit 1/seconds", `bad rate "1/seconds"'`},
 		{v4, "-m limit --limit 5/", `bad rate "5/"'`},
 		{v4, "-m limit --limit 0/sec", `bad rate "0/sec"'`},
@@ -54,14 +54,14 @@ func TestLimitErrors(t *testing.T) {
 
 func TestLimitBucket(t *testing.T) {
 	v4 := translator.IPv4
-	p := udp4("10.0.0.1", "10.0.0.2", 1000, 53)
+	p := sfUDP4("10.0.0.1", "10.0.0.2", 1000, 53)
 	ms := time.Millisecond
 	rules := []*translator.Rule{
-		parseRule(t, v4, "-m limit --limit 1/sec --limit-burst 3"),
-		parseRule(t, v4, "-m limit --limit 3/sec --limit-burst 1"),
-		parseRule(t, v4, "-m limit --limit 1/sec --limit-burst 3"),
+		sfRule(t, v4, "-m limit --limit 1/sec --limit-burst 3"),
+		sfRule(t, v4, "-m limit --limit 3/sec --limit-burst 1"),
+		sfRule(t, v4, "-m limit --limit 1/sec --limit-burst 3"),
 	}
-	runSteps(t, v4, rules, []step{
+	sfRunSteps(t, v4, rules, []sfStep{
 		// A full bucket passes the burst at once.
 		{rule: 0, at: 0, pkt: p, want: true},
 		{rule: 0, at: 0, pkt: p, want: true},
@@ -87,10 +87,10 @@ func TestLimitBucket(t *testing.T) {
 // hours at HZ=250) the credit wraps to nothing.
 func TestLimitCreditWraps(t *testing.T) {
 	v4 := translator.IPv4
-	p := udp4("10.0.0.1", "10.0.0.2", 1000, 53)
+	p := sfUDP4("10.0.0.1", "10.0.0.2", 1000, 53)
 	wrap := time.Duration(1<<25) * time.Second / 250
-	rules := []*translator.Rule{parseRule(t, v4, "-m limit --limit 1/sec --limit-burst 1")}
-	runSteps(t, v4, rules, []step{
+	rules := []*translator.Rule{sfRule(t, v4, "-m limit --limit 1/sec --limit-burst 1")}
+	sfRunSteps(t, v4, rules, []sfStep{
 		{rule: 0, at: 0, pkt: p, want: true},
 		{rule: 0, at: wrap, pkt: p, want: false},
 		{rule: 0, at: wrap + time.Second, pkt: p, want: true},
@@ -99,10 +99,10 @@ func TestLimitCreditWraps(t *testing.T) {
 
 // Without State every packet is the first the rule sees.
 func TestLimitWithoutState(t *testing.T) {
-	r := parseRule(t, translator.IPv4, "-m limit --limit 1/day --limit-burst 1")
+	r := sfRule(t, translator.IPv4, "-m limit --limit 1/day --limit-burst 1")
 	for i := 0; i < 3; i++ {
-		c := &translator.Context{Packet: udp4("10.0.0.1", "10.0.0.2", 1, 2).Build(), Family: translator.IPv4, Now: t0}
-		if ok, _ := judge(r, c); !ok {
+		c := &translator.Context{Packet: sfUDP4("10.0.0.1", "10.0.0.2", 1, 2).Build(), Family: translator.IPv4, Now: sfT0}
+		if ok, _ := sfJudge(r, c); !ok {
 			t.Fatalf("packet %d: no match without State", i)
 		}
 	}

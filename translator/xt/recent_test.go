@@ -13,7 +13,7 @@ import (
 func TestRecentSave(t *testing.T) {
 	v4, v6 := translator.IPv4, translator.IPv6
 	long := strings.Repeat("y", 250)
-	runSaveCases(t, []saveCase{
+	sfRunSaveCases(t, []sfSaveCase{
 		{v4, "-m recent ! --set", "-m recent ! --set --name DEFAULT --mask 255.255.255.255 --rsource"},
 		{v4, "-m recent --rcheck --seconds 10 --reap", "-m recent --rcheck --seconds 10 --reap --name DEFAULT --mask 255.255.255.255 --rsource"},
 		{v4, "-m recent --set --rdest --rsource", "-m recent --set --name DEFAULT --mask 255.255.255.255 --rsource"},
@@ -35,7 +35,7 @@ func TestRecentSave(t *testing.T) {
 
 func TestRecentErrors(t *testing.T) {
 	v4 := translator.IPv4
-	runErrorCases(t, []errorCase{
+	sfRunErrorCases(t, []sfErrorCase{
 		{v4, "-m recent --set --rcheck", `recent: option "--set" cannot be used together with "--rcheck".`},
 		{v4, "-m recent --rcheck --reap", `recent: option "--reap" also requires "--seconds".`},
 		{v4, "-m recent --remove --rttl", `recent: option "--rttl" cannot be used together with "--remove".`},
@@ -56,16 +56,16 @@ func TestRecentErrors(t *testing.T) {
 // Rules of one name share a list: a port knock style sequence.
 func TestRecentSharedList(t *testing.T) {
 	v4 := translator.IPv4
-	a := udp4("10.0.0.1", "10.0.0.9", 1000, 22)
-	b := udp4("10.0.0.2", "10.0.0.9", 1000, 22)
+	a := sfUDP4("10.0.0.1", "10.0.0.9", 1000, 22)
+	b := sfUDP4("10.0.0.2", "10.0.0.9", 1000, 22)
 	s := time.Second
 	rules := []*translator.Rule{
-		parseRule(t, v4, "-m recent --set --name ssh"),
-		parseRule(t, v4, "-m recent --rcheck --seconds 60 --hitcount 3 --name ssh"),
-		parseRule(t, v4, "-m recent --rcheck --name other"),
-		parseRule(t, v4, "-m recent --remove --name ssh"),
+		sfRule(t, v4, "-m recent --set --name ssh"),
+		sfRule(t, v4, "-m recent --rcheck --seconds 60 --hitcount 3 --name ssh"),
+		sfRule(t, v4, "-m recent --rcheck --name other"),
+		sfRule(t, v4, "-m recent --remove --name ssh"),
 	}
-	runSteps(t, v4, rules, []step{
+	sfRunSteps(t, v4, rules, []sfStep{
 		{rule: 1, at: 0, pkt: a, want: false},
 		{rule: 0, at: 0, pkt: a, want: true},
 		{rule: 0, at: 10 * s, pkt: a, want: true},
@@ -87,15 +87,15 @@ func TestRecentSharedList(t *testing.T) {
 // --update refreshes the entry only when it matches, after inversion.
 func TestRecentUpdate(t *testing.T) {
 	v4 := translator.IPv4
-	a := udp4("10.0.0.1", "10.0.0.9", 1000, 22)
+	a := sfUDP4("10.0.0.1", "10.0.0.9", 1000, 22)
 	s := time.Second
 	rules := []*translator.Rule{
-		parseRule(t, v4, "-m recent --set"),
-		parseRule(t, v4, "-m recent --update --seconds 10"),
-		parseRule(t, v4, "-m recent ! --update --seconds 10 --name inv"),
-		parseRule(t, v4, "-m recent --set --name inv"),
+		sfRule(t, v4, "-m recent --set"),
+		sfRule(t, v4, "-m recent --update --seconds 10"),
+		sfRule(t, v4, "-m recent ! --update --seconds 10 --name inv"),
+		sfRule(t, v4, "-m recent --set --name inv"),
 	}
-	runSteps(t, v4, rules, []step{
+	sfRunSteps(t, v4, rules, []sfStep{
 		{rule: 0, at: 0, pkt: a, want: true},
 		// Seen 8 s ago: a match, which moves the last sighting to 8 s.
 		{rule: 1, at: 8 * s, pkt: a, want: true},
@@ -115,16 +115,16 @@ func TestRecentUpdate(t *testing.T) {
 func TestRecentTTL(t *testing.T) {
 	v4 := translator.IPv4
 	ttl := func(n uint8) packet.Spec {
-		p := udp4("10.0.0.1", "10.0.0.9", 1000, 22)
+		p := sfUDP4("10.0.0.1", "10.0.0.9", 1000, 22)
 		p.TTL = n
 		return p
 	}
 	rules := []*translator.Rule{
-		parseRule(t, v4, "-m recent --set"),
-		parseRule(t, v4, "-m recent --rcheck --rttl"),
-		parseRule(t, v4, "-m recent --rcheck"),
+		sfRule(t, v4, "-m recent --set"),
+		sfRule(t, v4, "-m recent --rcheck --rttl"),
+		sfRule(t, v4, "-m recent --rcheck"),
 	}
-	runSteps(t, v4, rules, []step{
+	sfRunSteps(t, v4, rules, []sfStep{
 		{rule: 0, pkt: ttl(64), hook: translator.Forward, want: true},
 		{rule: 1, pkt: ttl(63), want: false},
 		{rule: 2, pkt: ttl(63), want: true},
@@ -137,24 +137,24 @@ func TestRecentTTL(t *testing.T) {
 func TestRecentMaskAndDest(t *testing.T) {
 	v4, v6 := translator.IPv4, translator.IPv6
 	rules := []*translator.Rule{
-		parseRule(t, v4, "-m recent --set --mask 255.255.255.0 --rdest"),
-		parseRule(t, v4, "-m recent --rcheck --rdest"),
-		parseRule(t, v4, "-m recent --rcheck"),
+		sfRule(t, v4, "-m recent --set --mask 255.255.255.0 --rdest"),
+		sfRule(t, v4, "-m recent --rcheck --rdest"),
+		sfRule(t, v4, "-m recent --rcheck"),
 	}
-	runSteps(t, v4, rules, []step{
-		{rule: 0, pkt: udp4("10.0.0.1", "192.168.1.7", 1, 2), want: true},
-		{rule: 1, pkt: udp4("10.0.0.1", "192.168.1.200", 1, 2), want: true},
-		{rule: 1, pkt: udp4("10.0.0.1", "192.168.2.7", 1, 2), want: false},
-		{rule: 2, pkt: udp4("192.168.1.9", "10.0.0.1", 1, 2), want: true},
+	sfRunSteps(t, v4, rules, []sfStep{
+		{rule: 0, pkt: sfUDP4("10.0.0.1", "192.168.1.7", 1, 2), want: true},
+		{rule: 1, pkt: sfUDP4("10.0.0.1", "192.168.1.200", 1, 2), want: true},
+		{rule: 1, pkt: sfUDP4("10.0.0.1", "192.168.2.7", 1, 2), want: false},
+		{rule: 2, pkt: sfUDP4("192.168.1.9", "10.0.0.1", 1, 2), want: true},
 	})
 	six := func(src string) packet.Spec {
-		return packet.Spec{Src: addr(src), Dst: addr("2001:db8::1"), Proto: packet.ProtoUDP, SrcPort: 1, DstPort: 2}
+		return packet.Spec{Src: sfAddr(src), Dst: sfAddr("2001:db8::1"), Proto: packet.ProtoUDP, SrcPort: 1, DstPort: 2}
 	}
 	rules6 := []*translator.Rule{
-		parseRule(t, v6, "-m recent --set --mask ffff:ffff:ffff:ffff::"),
-		parseRule(t, v6, "-m recent --rcheck"),
+		sfRule(t, v6, "-m recent --set --mask ffff:ffff:ffff:ffff::"),
+		sfRule(t, v6, "-m recent --rcheck"),
 	}
-	runSteps(t, v6, rules6, []step{
+	sfRunSteps(t, v6, rules6, []sfStep{
 		{rule: 0, pkt: six("2001:db8:0:1::5"), want: true},
 		{rule: 1, pkt: six("2001:db8:0:1::77"), want: true},
 		{rule: 1, pkt: six("2001:db8:0:2::5"), want: false},
@@ -166,42 +166,42 @@ func TestRecentMaskAndDest(t *testing.T) {
 func TestRecentEvictionAndReap(t *testing.T) {
 	v4 := translator.IPv4
 	s := time.Second
-	from := func(i int) packet.Spec { return udp4(fmt.Sprintf("10.0.%d.%d", i/250, i%250+1), "10.9.9.9", 1, 2) }
-	set := parseRule(t, v4, "-m recent --set")
-	check := parseRule(t, v4, "-m recent --rcheck")
-	reap := parseRule(t, v4, "-m recent --rcheck --seconds 5 --reap")
+	from := func(i int) packet.Spec { return sfUDP4(fmt.Sprintf("10.0.%d.%d", i/250, i%250+1), "10.9.9.9", 1, 2) }
+	set := sfRule(t, v4, "-m recent --set")
+	check := sfRule(t, v4, "-m recent --rcheck")
+	reap := sfRule(t, v4, "-m recent --rcheck --seconds 5 --reap")
 	rules := []*translator.Rule{set, check, reap}
-	var steps []step
+	var steps []sfStep
 	for i := 0; i < 100; i++ {
-		steps = append(steps, step{rule: 0, pkt: from(i), want: true})
+		steps = append(steps, sfStep{rule: 0, pkt: from(i), want: true})
 	}
 	steps = append(steps,
-		step{rule: 0, pkt: from(0), want: true}, // 0 is now the most recent
-		step{rule: 0, pkt: from(100), want: true},
-		step{rule: 1, pkt: from(1), want: false}, // evicted
-		step{rule: 1, pkt: from(0), want: true},
-		step{rule: 1, pkt: from(2), want: true},
+		sfStep{rule: 0, pkt: from(0), want: true}, // 0 is now the most recent
+		sfStep{rule: 0, pkt: from(100), want: true},
+		sfStep{rule: 1, pkt: from(1), want: false}, // evicted
+		sfStep{rule: 1, pkt: from(0), want: true},
+		sfStep{rule: 1, pkt: from(2), want: true},
 		// Ten seconds on: a check of any address reaps the oldest.
-		step{rule: 2, at: 10 * s, pkt: from(50), want: false},
-		step{rule: 1, at: 10 * s, pkt: from(2), want: false},
-		step{rule: 1, at: 10 * s, pkt: from(3), want: true},
+		sfStep{rule: 2, at: 10 * s, pkt: from(50), want: false},
+		sfStep{rule: 1, at: 10 * s, pkt: from(2), want: false},
+		sfStep{rule: 1, at: 10 * s, pkt: from(3), want: true},
 	)
-	runSteps(t, v4, rules, steps)
+	sfRunSteps(t, v4, rules, steps)
 }
 
 // A hit count above the kernel's default of 32 remembered packets works,
 // as the kernel sizes the list for the largest hit count of its rules.
 func TestRecentLargeHitCount(t *testing.T) {
 	v4 := translator.IPv4
-	a := udp4("10.0.0.1", "10.0.0.9", 1000, 22)
+	a := sfUDP4("10.0.0.1", "10.0.0.9", 1000, 22)
 	rules := []*translator.Rule{
-		parseRule(t, v4, "-m recent --set"),
-		parseRule(t, v4, "-m recent --rcheck --hitcount 40"),
+		sfRule(t, v4, "-m recent --set"),
+		sfRule(t, v4, "-m recent --rcheck --hitcount 40"),
 	}
-	var steps []step
+	var steps []sfStep
 	for i := 0; i < 40; i++ {
-		steps = append(steps, step{rule: 1, pkt: a, want: false}, step{rule: 0, pkt: a, want: true})
+		steps = append(steps, sfStep{rule: 1, pkt: a, want: false}, sfStep{rule: 0, pkt: a, want: true})
 	}
-	steps = append(steps, step{rule: 1, pkt: a, want: true})
-	runSteps(t, v4, rules, steps)
+	steps = append(steps, sfStep{rule: 1, pkt: a, want: true})
+	sfRunSteps(t, v4, rules, steps)
 }

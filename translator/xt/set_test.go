@@ -9,17 +9,17 @@ import (
 	"github.com/bpftables/bpftables/translator/xt"
 )
 
-// testSets are the ipsets that exist for these tests.
-type testSets map[string]translator.IPSetInfo
+// sfSets are the ipsets that exist for these tests.
+type sfSets map[string]translator.IPSetInfo
 
-func (s testSets) IPSet(name string) (translator.IPSetInfo, bool) {
+func (s sfSets) IPSet(name string) (translator.IPSetInfo, bool) {
 	i, ok := s[name]
 	return i, ok
 }
 
-func (testSets) NFAcct(string) bool { return false }
+func (sfSets) NFAcct(string) bool { return false }
 
-var setObjects = testSets{
+var sfSetObjects = sfSets{
 	"s4":     {Name: "s4", Type: "hash:ip", Family: translator.IPv4, Dimension: 1},
 	"n4":     {Name: "n4", Type: "hash:net", Family: translator.IPv4, Dimension: 1},
 	"ipport": {Name: "ipport", Type: "hash:ip,port", Family: translator.IPv4, Dimension: 2},
@@ -27,14 +27,14 @@ var setObjects = testSets{
 	"s6":     {Name: "s6", Type: "hash:ip", Family: translator.IPv6, Dimension: 1},
 }
 
-// recordingSets is an IPSets holding exact elements that records what it
+// sfRecordingSets is an IPSets holding exact elements that records what it
 // is asked.
-type recordingSets struct {
+type sfRecordingSets struct {
 	elems  map[string][][]translator.IPSetPart
 	tested [][]translator.IPSetPart
 }
 
-func (s *recordingSets) Test(set string, key []translator.IPSetPart) bool {
+func (s *sfRecordingSets) Test(set string, key []translator.IPSetPart) bool {
 	s.tested = append(s.tested, key)
 	for _, e := range s.elems[set] {
 		if reflect.DeepEqual(e, key) {
@@ -44,23 +44,23 @@ func (s *recordingSets) Test(set string, key []translator.IPSetPart) bool {
 	return false
 }
 
-func (s *recordingSets) Add(string, []translator.IPSetPart) {}
-func (s *recordingSets) Del(string, []translator.IPSetPart) {}
+func (s *sfRecordingSets) Add(string, []translator.IPSetPart) {}
+func (s *sfRecordingSets) Del(string, []translator.IPSetPart) {}
 
-// matcherSets is an IPSets with the fuller IPSetMatcher interface.
-type matcherSets struct {
-	recordingSets
+// sfMatcherSets is an IPSets with the fuller IPSetMatcher interface.
+type sfMatcherSets struct {
+	sfRecordingSets
 	opts []xt.IPSetMatchOpt
 }
 
-func (s *matcherSets) Match(set string, key []translator.IPSetPart, opt xt.IPSetMatchOpt) bool {
+func (s *sfMatcherSets) Match(set string, key []translator.IPSetPart, opt xt.IPSetMatchOpt) bool {
 	s.opts = append(s.opts, opt)
 	return s.Test(set, key)
 }
 
 func TestSetSave(t *testing.T) {
 	v4, v6 := translator.IPv4, translator.IPv6
-	for _, tc := range []saveCase{
+	for _, tc := range []sfSaveCase{
 		// Directions are known by their first three letters.
 		{v4, "-m set --match-set s4 srcxx,dstyy", "-m set --match-set s4 src,dst"},
 		{v4, "-m set --set s4 src", "-m set --match-set s4 src"},
@@ -75,7 +75,7 @@ func TestSetSave(t *testing.T) {
 		{v6, "-m set --match-set ports dst", "-m set --match-set ports dst"},
 		{v4, "-m set --match-set ipport src", "-m set --match-set ipport src"},
 	} {
-		got, err := restoreLine(tc.fam, tc.args, setObjects)
+		got, err := sfRestore(tc.fam, tc.args, sfSetObjects)
 		if err != nil {
 			t.Errorf("%q: %v", tc.args, err)
 		} else if got != tc.want {
@@ -86,7 +86,7 @@ func TestSetSave(t *testing.T) {
 
 func TestSetErrors(t *testing.T) {
 	v4, v6 := translator.IPv4, translator.IPv6
-	runErrorCases(t, []errorCase{
+	sfRunErrorCases(t, []sfErrorCase{
 		{v4, "-m set --match-set nosuch src", "Set nosuch doesn't exist."},
 		{v4, "-m set --match-set s6 src", "The protocol family of set s6 is IPv6, which is not applicable."},
 		{v6, "-m set --match-set s4 src", "The protocol family of set s4 is IPv4, which is not applicable."},
@@ -102,15 +102,15 @@ func TestSetErrors(t *testing.T) {
 		{v4, "-m set --match-set s4 src ! --bytes-gt 5", "--bytes-gt option cannot be inverted"},
 		{v4, "-m set --match-set s4 src --bytes-lt 5 --bytes-eq 3", "only one of the --bytes-[eq|lt|gt] is allowed"},
 		{v4, "-m set --match-set s4 src --packets-eq -1", "Cannot parse -1 as a counter value"},
-	}, setObjects)
+	}, sfSetObjects)
 }
 
-// checkedRule parses a rule and makes the kernel's checks on it with the
-// sets of setObjects, which binds a set match to its set.
-func checkedRule(t *testing.T, fam translator.Family, args string) *translator.Rule {
+// sfCheckedRule parses a rule and makes the kernel's checks on it with the
+// sets of sfSetObjects, which binds a set match to its set.
+func sfCheckedRule(t *testing.T, fam translator.Family, args string) *translator.Rule {
 	t.Helper()
-	r := parseRule(t, fam, args)
-	cc := &translator.CheckContext{Family: fam, Table: "filter", Chain: "INPUT", Hooks: translator.Input.Mask(), Rule: r, Objects: setObjects}
+	r := sfRule(t, fam, args)
+	cc := &translator.CheckContext{Family: fam, Table: "filter", Chain: "INPUT", Hooks: translator.Input.Mask(), Rule: r, Objects: sfSetObjects}
 	for _, m := range r.Matches {
 		if err := m.Check(cc); err != nil {
 			t.Fatalf("%q: %v", args, err)
@@ -121,12 +121,12 @@ func checkedRule(t *testing.T, fam translator.Family, args string) *translator.R
 
 func TestSetElements(t *testing.T) {
 	v4 := translator.IPv4
-	a, b := addr("10.0.0.1"), addr("10.0.0.2")
-	udp := udp4("10.0.0.1", "10.0.0.2", 1000, 53)
+	a, b := sfAddr("10.0.0.1"), sfAddr("10.0.0.2")
+	udp := sfUDP4("10.0.0.1", "10.0.0.2", 1000, 53)
 	ping := packet.Spec{Src: a, Dst: b, Proto: packet.ProtoICMP, ICMPType: 8, ICMPCode: 0}
 	later := packet.Spec{Src: a, Dst: b, Proto: packet.ProtoUDP, FragOffset: 100, Payload: make([]byte, 16)}
 	elem := func(parts ...translator.IPSetPart) [][]translator.IPSetPart { return [][]translator.IPSetPart{parts} }
-	ip := func(x string) translator.IPSetPart { return translator.IPSetPart{Addr: addr(x)} }
+	ip := func(x string) translator.IPSetPart { return translator.IPSetPart{Addr: sfAddr(x)} }
 	port := func(proto uint8, p uint16) translator.IPSetPart { return translator.IPSetPart{Proto: proto, Port: p} }
 
 	for _, tc := range []struct {
@@ -140,32 +140,32 @@ func TestSetElements(t *testing.T) {
 		tested []translator.IPSetPart
 		want   bool
 	}{
-		{"source address", checkedRule(t, v4, "-m set --match-set s4 src"), udp, elem(ip("10.0.0.1")), []translator.IPSetPart{ip("10.0.0.1")}, true},
-		{"destination address", checkedRule(t, v4, "-m set --match-set s4 dst"), udp, elem(ip("10.0.0.1")), []translator.IPSetPart{ip("10.0.0.2")}, false},
-		{"inverted", checkedRule(t, v4, "-m set ! --match-set n4 dst"), udp, elem(ip("10.0.0.1")), []translator.IPSetPart{ip("10.0.0.2")}, true},
+		{"source address", sfCheckedRule(t, v4, "-m set --match-set s4 src"), udp, elem(ip("10.0.0.1")), []translator.IPSetPart{ip("10.0.0.1")}, true},
+		{"destination address", sfCheckedRule(t, v4, "-m set --match-set s4 dst"), udp, elem(ip("10.0.0.1")), []translator.IPSetPart{ip("10.0.0.2")}, false},
+		{"inverted", sfCheckedRule(t, v4, "-m set ! --match-set n4 dst"), udp, elem(ip("10.0.0.1")), []translator.IPSetPart{ip("10.0.0.2")}, true},
 		// Directions beyond the set's dimension are not used.
-		{"extra directions", checkedRule(t, v4, "-m set --match-set s4 dst,src,src"), udp, nil, []translator.IPSetPart{ip("10.0.0.2")}, false},
-		{"address and port", checkedRule(t, v4, "-m set --match-set ipport src,dst"), udp, elem(ip("10.0.0.1"), port(packet.ProtoUDP, 53)), []translator.IPSetPart{ip("10.0.0.1"), port(packet.ProtoUDP, 53)}, true},
-		{"source port", checkedRule(t, v4, "-m set --match-set ports src"), udp, elem(port(packet.ProtoUDP, 53)), []translator.IPSetPart{port(packet.ProtoUDP, 1000)}, false},
+		{"extra directions", sfCheckedRule(t, v4, "-m set --match-set s4 dst,src,src"), udp, nil, []translator.IPSetPart{ip("10.0.0.2")}, false},
+		{"address and port", sfCheckedRule(t, v4, "-m set --match-set ipport src,dst"), udp, elem(ip("10.0.0.1"), port(packet.ProtoUDP, 53)), []translator.IPSetPart{ip("10.0.0.1"), port(packet.ProtoUDP, 53)}, true},
+		{"source port", sfCheckedRule(t, v4, "-m set --match-set ports src"), udp, elem(port(packet.ProtoUDP, 53)), []translator.IPSetPart{port(packet.ProtoUDP, 1000)}, false},
 		// ICMP type and code are the "port" of both directions.
-		{"icmp", checkedRule(t, v4, "-m set --match-set ipport dst,src"), ping, nil, []translator.IPSetPart{ip("10.0.0.2"), port(packet.ProtoICMP, 8<<8)}, false},
+		{"icmp", sfCheckedRule(t, v4, "-m set --match-set ipport dst,src"), ping, nil, []translator.IPSetPart{ip("10.0.0.2"), port(packet.ProtoICMP, 8<<8)}, false},
 		// Fewer directions than the set's dimension: never a match.
-		{"too few directions", checkedRule(t, v4, "-m set --match-set ipport src"), udp, elem(ip("10.0.0.1")), nil, false},
-		{"too few, inverted", checkedRule(t, v4, "-m set ! --match-set ipport src"), udp, elem(ip("10.0.0.1")), nil, true},
+		{"too few directions", sfCheckedRule(t, v4, "-m set --match-set ipport src"), udp, elem(ip("10.0.0.1")), nil, false},
+		{"too few, inverted", sfCheckedRule(t, v4, "-m set ! --match-set ipport src"), udp, elem(ip("10.0.0.1")), nil, true},
 		// A later fragment has no ports for a port dimension, but its
 		// addresses still count.
-		{"fragment, port set", checkedRule(t, v4, "-m set --match-set ports dst"), later, nil, nil, false},
-		{"fragment, address set", checkedRule(t, v4, "-m set --match-set s4 src"), later, elem(ip("10.0.0.1")), []translator.IPSetPart{ip("10.0.0.1")}, true},
+		{"fragment, port set", sfCheckedRule(t, v4, "-m set --match-set ports dst"), later, nil, nil, false},
+		{"fragment, address set", sfCheckedRule(t, v4, "-m set --match-set s4 src"), later, elem(ip("10.0.0.1")), []translator.IPSetPart{ip("10.0.0.1")}, true},
 		// A rule not checked against known sets gives each part both the
 		// address and the protocol and port of its side.
-		{"unbound", parseRule(t, v4, "-m set --match-set ipport src,dst"), udp, nil,
+		{"unbound", sfRule(t, v4, "-m set --match-set ipport src,dst"), udp, nil,
 			[]translator.IPSetPart{{Addr: a, Proto: packet.ProtoUDP, Port: 1000}, {Addr: b, Proto: packet.ProtoUDP, Port: 53}}, false},
 	} {
-		sets := &recordingSets{elems: map[string][][]translator.IPSetPart{}}
+		sets := &sfRecordingSets{elems: map[string][][]translator.IPSetPart{}}
 		m := tc.rule.Matches[0].(*xt.Set)
 		sets.elems[m.SetName] = tc.elems
-		c := &translator.Context{Packet: tc.pkt.Build(), Family: v4, Hook: translator.Input, Now: t0, IPSets: sets}
-		got, _ := judge(tc.rule, c)
+		c := &translator.Context{Packet: tc.pkt.Build(), Family: v4, Hook: translator.Input, Now: sfT0, IPSets: sets}
+		got, _ := sfJudge(tc.rule, c)
 		if got != tc.want {
 			t.Errorf("%s: match %v, want %v", tc.name, got, tc.want)
 		}
@@ -182,14 +182,14 @@ func TestSetElements(t *testing.T) {
 // IPSets that model counters and nomatch elements get the rule's options.
 func TestSetMatcherOptions(t *testing.T) {
 	v4 := translator.IPv4
-	r := checkedRule(t, v4, "-m set ! --match-set s4 src --return-nomatch ! --update-counters --packets-gt 2 ! --bytes-eq 100")
-	sets := &matcherSets{recordingSets: recordingSets{elems: map[string][][]translator.IPSetPart{
-		"s4": {{{Addr: addr("10.0.0.1")}}},
+	r := sfCheckedRule(t, v4, "-m set ! --match-set s4 src --return-nomatch ! --update-counters --packets-gt 2 ! --bytes-eq 100")
+	sets := &sfMatcherSets{sfRecordingSets: sfRecordingSets{elems: map[string][][]translator.IPSetPart{
+		"s4": {{{Addr: sfAddr("10.0.0.1")}}},
 	}}}
-	p := udp4("10.0.0.1", "10.0.0.2", 1000, 53)
+	p := sfUDP4("10.0.0.1", "10.0.0.2", 1000, 53)
 	p.Payload = make([]byte, 12) // 20 + 8 + 12 bytes
-	c := &translator.Context{Packet: p.Build(), Family: v4, Hook: translator.Input, Now: t0, IPSets: sets}
-	if got, _ := judge(r, c); got {
+	c := &translator.Context{Packet: p.Build(), Family: v4, Hook: translator.Input, Now: sfT0, IPSets: sets}
+	if got, _ := sfJudge(r, c); got {
 		t.Errorf("inverted match of a member matched")
 	}
 	want := []xt.IPSetMatchOpt{{
@@ -210,9 +210,9 @@ func TestSetWithoutIPSets(t *testing.T) {
 		"-m set --match-set s4 src":   false,
 		"-m set ! --match-set s4 src": true,
 	} {
-		r := checkedRule(t, translator.IPv4, args)
-		c := &translator.Context{Packet: udp4("10.0.0.1", "10.0.0.2", 1, 2).Build(), Family: translator.IPv4, Now: t0}
-		if got, _ := judge(r, c); got != want {
+		r := sfCheckedRule(t, translator.IPv4, args)
+		c := &translator.Context{Packet: sfUDP4("10.0.0.1", "10.0.0.2", 1, 2).Build(), Family: translator.IPv4, Now: sfT0}
+		if got, _ := sfJudge(r, c); got != want {
 			t.Errorf("%q: match %v, want %v", args, got, want)
 		}
 	}

@@ -12,12 +12,13 @@ import (
 )
 
 // Helpers shared by the tests of the stateful matches (limit, hashlimit,
-// statistic, recent, set).
+// statistic, recent, set), named sf* to keep clear of other tests' helpers
+// in this package.
 
-// restoreLine loads "-A INPUT args" into the filter table of a new ruleset,
+// sfRestore loads "-A INPUT args" into the filter table of a new ruleset,
 // with the kernel's checks against objs, and returns the rule as
 // iptables-save prints it after "-A INPUT ".
-func restoreLine(fam translator.Family, args string, objs translator.Objects) (string, error) {
+func sfRestore(fam translator.Family, args string, objs translator.Objects) (string, error) {
 	in := "*filter\n-A INPUT " + args + "\nCOMMIT\n"
 	rs, err := iptables.Restore(translator.NewRuleset(fam), strings.NewReader(in), iptables.RestoreOptions{Objects: objs})
 	if err != nil {
@@ -35,16 +36,16 @@ func restoreLine(fam translator.Family, args string, objs translator.Objects) (s
 	return "", nil
 }
 
-// saveCase is a rule and how iptables-save prints it back.
-type saveCase struct {
+// sfSaveCase is a rule and how iptables-save prints it back.
+type sfSaveCase struct {
 	fam        translator.Family
 	args, want string
 }
 
-func runSaveCases(t *testing.T, cases []saveCase) {
+func sfRunSaveCases(t *testing.T, cases []sfSaveCase) {
 	t.Helper()
 	for _, tc := range cases {
-		got, err := restoreLine(tc.fam, tc.args, translator.EmptyObjects{})
+		got, err := sfRestore(tc.fam, tc.args, translator.EmptyObjects{})
 		if err != nil {
 			t.Errorf("%s %q: %v", tc.fam, tc.args, err)
 			continue
@@ -55,16 +56,16 @@ func runSaveCases(t *testing.T, cases []saveCase) {
 	}
 }
 
-// errorCase is a rule iptables refuses, and the words it refuses it with.
-type errorCase struct {
+// sfErrorCase is a rule iptables refuses, and the words it refuses it with.
+type sfErrorCase struct {
 	fam       translator.Family
 	args, msg string
 }
 
-func runErrorCases(t *testing.T, cases []errorCase, objs translator.Objects) {
+func sfRunErrorCases(t *testing.T, cases []sfErrorCase, objs translator.Objects) {
 	t.Helper()
 	for _, tc := range cases {
-		got, err := restoreLine(tc.fam, tc.args, objs)
+		got, err := sfRestore(tc.fam, tc.args, objs)
 		if err == nil {
 			t.Errorf("%s %q: accepted as %q, want error %q", tc.fam, tc.args, got, tc.msg)
 			continue
@@ -75,9 +76,9 @@ func runErrorCases(t *testing.T, cases []errorCase, objs translator.Objects) {
 	}
 }
 
-// parseRule parses "-A CHAIN args" as the iptables command does, without
+// sfRule parses "-A CHAIN args" as the iptables command does, without
 // the kernel's checks.
-func parseRule(t *testing.T, fam translator.Family, args string) *translator.Rule {
+func sfRule(t *testing.T, fam translator.Family, args string) *translator.Rule {
 	t.Helper()
 	cmd, err := iptables.ParseCommand(append([]string{"-A", "INPUT"}, strings.Fields(args)...), iptables.ParseOptions{Family: fam})
 	if err != nil {
@@ -86,16 +87,16 @@ func parseRule(t *testing.T, fam translator.Family, args string) *translator.Rul
 	return cmd.Rules[0]
 }
 
-// t0 is the time the evaluation tests start at.
-var t0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+// sfT0 is the time the evaluation tests start at.
+var sfT0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 
-// at is t0 plus a duration, for the times of packets.
-func at(d time.Duration) time.Time { return t0.Add(d) }
+// sfAt is sfT0 plus a duration, for the times of packets.
+func sfAt(d time.Duration) time.Time { return sfT0.Add(d) }
 
-// judge evaluates the matches of r on the packet as the kernel does: in
+// sfJudge evaluates the matches of r on the packet as the kernel does: in
 // order, stopping at the first that fails. It reports whether they all
 // matched and whether one dropped the packet.
-func judge(r *translator.Rule, c *translator.Context) (matched, hotdrop bool) {
+func sfJudge(r *translator.Rule, c *translator.Context) (matched, hotdrop bool) {
 	for _, m := range r.Matches {
 		if !m.Match(c) {
 			return false, c.HotDrop
@@ -104,26 +105,26 @@ func judge(r *translator.Rule, c *translator.Context) (matched, hotdrop bool) {
 	return true, c.HotDrop
 }
 
-// step is one packet of an evaluation sequence and what the rule must say.
-type step struct {
+// sfStep is one packet of an evaluation sequence and what the rule must say.
+type sfStep struct {
 	rule int // index of the rule judging it
 	at   time.Duration
 	pkt  packet.Spec
-	hook translator.Hook
+	hook translator.Hook // the zero value, PREROUTING, stands for INPUT
 	want bool
 }
 
-// runSteps judges the packets in order with one State, as one run of the
+// sfRunSteps judges the packets in order with one State, as one run of the
 // rules over a packet trace.
-func runSteps(t *testing.T, fam translator.Family, rules []*translator.Rule, steps []step) {
+func sfRunSteps(t *testing.T, fam translator.Family, rules []*translator.Rule, steps []sfStep) {
 	t.Helper()
 	st := translator.NewState()
 	for i, s := range steps {
-		c := &translator.Context{Packet: s.pkt.Build(), Family: fam, Hook: s.hook, Table: "filter", Now: at(s.at), State: st}
+		c := &translator.Context{Packet: s.pkt.Build(), Family: fam, Hook: s.hook, Table: "filter", Now: sfAt(s.at), State: st}
 		if s.hook == 0 {
 			c.Hook = translator.Input
 		}
-		got, drop := judge(rules[s.rule], c)
+		got, drop := sfJudge(rules[s.rule], c)
 		if drop {
 			t.Errorf("step %d (rule %d at %v from %s): packet dropped", i, s.rule, s.at, s.pkt.Src)
 		}
@@ -133,9 +134,9 @@ func runSteps(t *testing.T, fam translator.Family, rules []*translator.Rule, ste
 	}
 }
 
-func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
+func sfAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
 
-// udp4 is a UDP packet between two IPv4 hosts.
-func udp4(src, dst string, sport, dport uint16) packet.Spec {
-	return packet.Spec{Src: addr(src), Dst: addr(dst), Proto: packet.ProtoUDP, SrcPort: sport, DstPort: dport}
+// sfUDP4 is a UDP packet between two IPv4 hosts.
+func sfUDP4(src, dst string, sport, dport uint16) packet.Spec {
+	return packet.Spec{Src: sfAddr(src), Dst: sfAddr(dst), Proto: packet.ProtoUDP, SrcPort: sport, DstPort: dport}
 }

@@ -10,7 +10,7 @@ import (
 
 func TestStatisticSave(t *testing.T) {
 	v4 := translator.IPv4
-	runSaveCases(t, []saveCase{
+	sfRunSaveCases(t, []sfSaveCase{
 		// The probability is kept in 1/2^31 and printed with 11 decimals.
 		{v4, "-m statistic --mode random --probability 0.123456789", "-m statistic --mode random --probability 0.12345678918"},
 		{v4, "-m statistic --mode random --probability 1e-10", "-m statistic --mode random --probability 0.00000000000"},
@@ -32,7 +32,7 @@ func TestStatisticSave(t *testing.T) {
 
 func TestStatisticErrors(t *testing.T) {
 	v4 := translator.IPv4
-	runErrorCases(t, []errorCase{
+	sfRunErrorCases(t, []sfErrorCase{
 		{v4, "-m statistic --mode random --probability inf", `statistic: bad value for option "--probability", or out of range (0-1).`},
 		{v4, "-m statistic --mode random --probability 0.5x", `statistic: bad value for option "--probability", or out of range (0-1).`},
 		{v4, "-m statistic --mode random --probability 0x", `statistic: bad value for option "--probability", or out of range (0-1).`},
@@ -47,17 +47,17 @@ func TestStatisticErrors(t *testing.T) {
 
 func TestStatisticNth(t *testing.T) {
 	v4 := translator.IPv4
-	p := udp4("10.0.0.1", "10.0.0.2", 1000, 53)
+	p := sfUDP4("10.0.0.1", "10.0.0.2", 1000, 53)
 	rules := []*translator.Rule{
-		parseRule(t, v4, "-m statistic --mode nth --every 3 --packet 1"),
-		parseRule(t, v4, "-m statistic --mode nth ! --every 2 --packet 0"),
+		sfRule(t, v4, "-m statistic --mode nth --every 3 --packet 1"),
+		sfRule(t, v4, "-m statistic --mode nth ! --every 2 --packet 0"),
 	}
-	var steps []step
+	var steps []sfStep
 	// Every third packet, the first being the second (packet 1).
 	for i, want := range []bool{false, true, false, false, true, false, false, true} {
-		steps = append(steps, step{rule: 0, pkt: p, want: want}, step{rule: 1, pkt: p, want: i%2 == 1})
+		steps = append(steps, sfStep{rule: 0, pkt: p, want: want}, sfStep{rule: 1, pkt: p, want: i%2 == 1})
 	}
-	runSteps(t, v4, rules, steps)
+	sfRunSteps(t, v4, rules, steps)
 }
 
 // The random mode matches when the low 31 bits of a draw are below the
@@ -65,10 +65,10 @@ func TestStatisticNth(t *testing.T) {
 func TestStatisticRandom(t *testing.T) {
 	v4 := translator.IPv4
 	const seed = 42
-	half := parseRule(t, v4, "-m statistic --mode random --probability 0.5")
-	notQuarter := parseRule(t, v4, "-m statistic --mode random ! --probability 0.25")
-	never := parseRule(t, v4, "-m statistic --mode random --probability 0")
-	always := parseRule(t, v4, "-m statistic --mode random --probability 1")
+	half := sfRule(t, v4, "-m statistic --mode random --probability 0.5")
+	notQuarter := sfRule(t, v4, "-m statistic --mode random ! --probability 0.25")
+	never := sfRule(t, v4, "-m statistic --mode random --probability 0")
+	always := sfRule(t, v4, "-m statistic --mode random --probability 1")
 
 	st := translator.NewState()
 	xt.SeedStatistic(st, seed)
@@ -88,8 +88,8 @@ func TestStatisticRandom(t *testing.T) {
 			r, want = always, true
 			draws.Uint32()
 		}
-		c := &translator.Context{Packet: udp4("10.0.0.1", "10.0.0.2", 1, 2).Build(), Family: v4, Now: t0, State: st}
-		got, _ := judge(r, c)
+		c := &translator.Context{Packet: sfUDP4("10.0.0.1", "10.0.0.2", 1, 2).Build(), Family: v4, Now: sfT0, State: st}
+		got, _ := sfJudge(r, c)
 		if got != want {
 			t.Fatalf("packet %d: match %v, want %v", i, got, want)
 		}
