@@ -376,9 +376,10 @@ func setPort(p *packet.Packet, src bool) (proto uint8, port uint16, ok bool) {
 // key builds the element to test, one part per direction given. For a set
 // whose type is known, dimension parts are of its kind (address, or
 // protocol and port) and only as many as it has; otherwise every part
-// carries both, for the IPSets to take what its set type needs. ok is
-// false when the kernel would not test: fewer directions than the set's
-// dimension, or a port it cannot read.
+// carries both, for the IPSets to take what its set type needs (so do
+// MAC, interface and mark dimensions, which an IPSetPart cannot hold). ok
+// is false when the kernel would not test: fewer directions than the
+// set's dimension, or a port it cannot read.
 func (m *Set) key(p *packet.Packet) (key []translator.IPSetPart, ok bool) {
 	var kinds []byte
 	if m.set != nil {
