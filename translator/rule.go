@@ -64,9 +64,9 @@ func (a AddrMask) String() string {
 		mask = zeroLike(addr)
 	}
 	if n := MaskLen(mask); n >= 0 {
-		return fmt.Sprintf("%s/%d", addr, n)
+		return fmt.Sprintf("%s/%d", InetNtop(addr), n)
 	}
-	return fmt.Sprintf("%s/%s", addr, mask)
+	return fmt.Sprintf("%s/%s", InetNtop(addr), InetNtop(mask))
 }
 
 // MaskLen returns the prefix length of a contiguous mask, or -1.
