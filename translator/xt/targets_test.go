@@ -39,6 +39,21 @@ func tgErr(f translator.Family, table, chain, args string) string {
 	return e.Msg
 }
 
+// tgCmdErr parses an iptables command line given as separate arguments
+// (for arguments a restore line cannot hold, such as a newline) and
+// returns iptables' message, "" when it parses.
+func tgCmdErr(f translator.Family, args ...string) string {
+	_, err := iptables.ParseCommand(args, iptables.ParseOptions{Family: f})
+	if err == nil {
+		return ""
+	}
+	var e *iptables.Error
+	if errors.As(err, &e) {
+		return e.Msg
+	}
+	return err.Error()
+}
+
 // tgRule loads "-A chain args" into the table and returns the rule.
 func tgRule(t *testing.T, f translator.Family, table, chain, args string) *translator.Rule {
 	t.Helper()
