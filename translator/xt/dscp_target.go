@@ -40,7 +40,7 @@ var dscpClasses = []struct {
 // case (so "AF111" is AF11, as in iptables).
 func DSCPClass(name string) (uint8, bool) {
 	for _, c := range dscpClasses {
-		if hasPrefixFold(name, c.name) {
+		if isAbbrev(name, c.name) {
 			return c.dscp, true
 		}
 	}

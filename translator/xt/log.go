@@ -295,9 +295,9 @@ func (l *logLine) ipv4(off int) {
 	}
 }
 
-// icmpRequiredLen is the length an ICMP message of each type needs to be
+// logICMPRequiredLen is the length an ICMP message of each type needs to be
 // logged in full (dump_ipv4_packet's required_len).
-var icmpRequiredLen = map[uint8]int{
+var logICMPRequiredLen = map[uint8]int{
 	0: 4, 3: 8 + 20, 4: 8 + 20, 5: 8 + 20, 8: 4, 11: 8 + 20, 12: 8 + 20,
 	13: 20, 14: 20, 17: 12, 18: 12,
 }
@@ -314,7 +314,7 @@ func (l *logLine) icmp(ipOff, off int, fragment bool) {
 	}
 	typ, code := ich[0], ich[1]
 	l.add("TYPE=%d CODE=%d ", typ, code)
-	if need := icmpRequiredLen[typ]; need != 0 && len(l.p.Data)-off < need {
+	if need := logICMPRequiredLen[typ]; need != 0 && len(l.p.Data)-off < need {
 		l.add("INCOMPLETE [%d bytes] ", len(l.p.Data)-off)
 		return
 	}
@@ -407,9 +407,9 @@ func (l *logLine) owner() {
 	}
 }
 
-// ipv6Full prints an IPv6 address as the kernel's %pI6 does: eight groups
+// logIPv6Addr prints an IPv6 address as the kernel's %pI6 does: eight groups
 // of four hex digits, nothing left out.
-func ipv6Full(b []byte) string {
+func logIPv6Addr(b []byte) string {
 	var s strings.Builder
 	for i := 0; i < 16; i += 2 {
 		if i > 0 {
@@ -428,7 +428,7 @@ func (l *logLine) ipv6(off int, recurse bool) {
 		l.add("TRUNCATED")
 		return
 	}
-	l.add("SRC=%s DST=%s ", ipv6Full(ih[8:24]), ipv6Full(ih[24:40]))
+	l.add("SRC=%s DST=%s ", logIPv6Addr(ih[8:24]), logIPv6Addr(ih[24:40]))
 	word := binary.BigEndian.Uint32(ih)
 	l.add("LEN=%d TC=%d HOPLIMIT=%d FLOWLBL=%d ",
 		int(binary.BigEndian.Uint16(ih[4:]))+40, (word&0x0ff00000)>>20, ih[7], word&0x000fffff)
@@ -436,7 +436,7 @@ func (l *logLine) ipv6(off int, recurse bool) {
 	fragment := false
 	ptr := off + 40
 	cur := ih[6]
-	for isIPv6ExtHdr(cur) {
+	for logIPv6ExtHdr(cur) {
 		hp := l.bytes(ptr, 2)
 		if hp == nil {
 			l.add("TRUNCATED")
@@ -554,9 +554,9 @@ func (l *logLine) ipv6(off int, recurse bool) {
 	}
 }
 
-// isIPv6ExtHdr is nf_ip6_ext_hdr without the no-next-header value, which
+// logIPv6ExtHdr is nf_ip6_ext_hdr without the no-next-header value, which
 // ends the walk.
-func isIPv6ExtHdr(h uint8) bool {
+func logIPv6ExtHdr(h uint8) bool {
 	switch h {
 	case 0, 43, 44, packet.ProtoESP, packet.ProtoAH, 60:
 		return true

@@ -112,12 +112,6 @@ func (t *Reject) Name() string { return "REJECT" }
 // Type returns the reject type.
 func (t *Reject) Type() RejectType { return RejectTypes[t.Family][t.With] }
 
-// hasPrefixFold reports whether prefix begins s, ignoring case, as
-// strncasecmp(s, prefix, strlen(prefix)) == 0 does.
-func hasPrefixFold(s, prefix string) bool {
-	return len(prefix) <= len(s) && strings.EqualFold(s[:len(prefix)], prefix)
-}
-
 // Parse takes --reject-with: the first type, in kernel order, of which the
 // argument begins the name or the alias (so "icmp-" is
 // icmp-net-unreachable, as in iptables).
@@ -126,7 +120,7 @@ func (t *Reject) Parse(c *Call) error {
 		if rt.Name == "" {
 			continue
 		}
-		if hasPrefixFold(rt.Name, c.Arg) || hasPrefixFold(rt.Alias, c.Arg) {
+		if isAbbrev(rt.Name, c.Arg) || isAbbrev(rt.Alias, c.Arg) {
 			t.With = uint8(i)
 			return nil
 		}
@@ -152,10 +146,11 @@ func (t *Reject) Check(c *translator.CheckContext) error {
 	if err := c.RequireHooks("REJECT target", hooks); err != nil {
 		return err
 	}
-	if int(t.With) >= len(RejectTypes[t.Family]) || t.Type().Name == "" {
-		if t.Family == translator.IPv6 {
-			return c.Errorf("ECHOREPLY is not supported")
-		}
+	// Echo-reply cannot be parsed any more, but the kernel still names it.
+	switch {
+	case t.Family == translator.IPv6 && t.With == rejectEchoReply6:
+		return c.Errorf("ECHOREPLY is not supported")
+	case t.Family != translator.IPv6 && t.With == rejectEchoReply4:
 		return c.Errorf("ECHOREPLY no longer supported.")
 	}
 	if t.Type().TCPReset && (c.Rule.Proto != packet.ProtoTCP || c.Rule.InvProto) {
@@ -205,7 +200,7 @@ func rejectChecksumOK(c *translator.Context) bool {
 		if l4 := l4Bytes(p); len(l4) >= 8 && binary.BigEndian.Uint16(l4[6:]) == 0 {
 			return true
 		}
-	case 47, packet.ProtoAH, packet.ProtoESP, packet.ProtoSCTP, packet.ProtoUDPLite, packet.ProtoDCCP:
+	case 47 /* GRE */, packet.ProtoAH, packet.ProtoESP, packet.ProtoSCTP, packet.ProtoUDPLite, packet.ProtoDCCP:
 		return true
 	}
 	// IPv4 sums the pseudo-header for TCP and UDP only (nf_ip_checksum);
@@ -214,9 +209,9 @@ func rejectChecksumOK(c *translator.Context) bool {
 	return l4ChecksumOK(p, pseudo)
 }
 
-// icmpErrorTypes are the ICMP types that are errors (icmp_pointers[].error):
+// rejectICMPErrors are the ICMP types that are errors (icmp_pointers[].error):
 // an error is never answered with an error.
-var icmpErrorTypes = map[uint8]bool{3: true, 4: true, 5: true, 11: true, 12: true}
+var rejectICMPErrors = map[uint8]bool{3: true, 4: true, 5: true, 11: true, 12: true}
 
 // rejectUnreach4 decides as nf_send_unreach and icmp_send whether an ICMP
 // destination unreachable is sent for an IPv4 packet.
@@ -237,7 +232,7 @@ func rejectUnreach4(c *translator.Context, code uint8) (string, error) {
 			return "", fmt.Errorf("ICMP header truncated")
 		}
 		// unknown types count as errors too (NR_ICMP_TYPES is 18)
-		if l4[0] > 18 || icmpErrorTypes[l4[0]] {
+		if l4[0] > 18 || rejectICMPErrors[l4[0]] {
 			return "", fmt.Errorf("reply to an ICMP error")
 		}
 	}
