@@ -51,13 +51,10 @@ func init() {
 // Name returns "dscp".
 func (m *DSCP) Name() string { return "dscp" }
 
-// dscpFromClass is class_to_dscp: the first class whose name begins the
-// argument, in any case ("ef", "AF11x" are accepted).
+// dscpFromClass is class_to_dscp with the match's error message.
 func dscpFromClass(s string) (uint8, error) {
-	for _, c := range dscpClasses {
-		if len(s) >= len(c.name) && strings.EqualFold(s[:len(c.name)], c.name) {
-			return c.dscp, nil
-		}
+	if v, ok := DSCPClass(s); ok {
+		return v, nil
 	}
 	return 0, Errorf("Invalid DSCP value `%s'", s)
 }
