@@ -17,7 +17,7 @@ import (
 // Extensions whose iptables test files (libxt_/libipt_/libip6t_NAME.t) must
 // pass in full: the ones bpftables implements, as listed in the
 // foundation issue.
-var conformanceExtensions = strings.Fields(`standard tcp udp comment mark DNAT SNAT MASQUERADE REDIRECT`)
+var conformanceExtensions = strings.Fields(`standard tcp udp comment mark DNAT SNAT MASQUERADE REDIRECT NOTRACK CT SET`)
 
 // conformanceFile is the result of one .t file.
 type conformanceFile struct {
