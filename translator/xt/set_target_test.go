@@ -178,19 +178,20 @@ func TestSETApply(t *testing.T) {
 }
 
 // --map-set applies the mark of the element the packet matches: the
-// mask's bits are cleared and the mark's xored in, as the kernel does.
+// mask's bits are cleared and the mark is xored in, as the kernel does
+// (here a mark bit outside the mask flips a bit the packet has).
 // A packet that matches no element is left alone.
 func TestSETMapMark(t *testing.T) {
 	r := ruleOf(t, v4, "mangle", "FORWARD", "-j SET --map-set s4 src --map-mark --map-prio")
 	sets := &recordingSets{elements: map[string]xt.SkbInfo{
-		"s4 [{192.0.2.7 6 40000}]": {Mark: 0x5, MarkMask: 0xff, Prio: 0x10002},
+		"s4 [{192.0.2.7 6 40000}]": {Mark: 0x10, MarkMask: 0x0f, Prio: 0x10002},
 	}}
 	for _, tt := range []struct {
 		src     string
 		mark    uint32
 		effects []string
 	}{
-		{"192.0.2.7", 0x12345678, []string{"SET: map 192.0.2.7/tcp:40000 from s4: mark 0x12345605, priority 0x10002"}},
+		{"192.0.2.7", 0x12345678, []string{"SET: map 192.0.2.7/tcp:40000 from s4: mark 0x12345660, priority 0x10002"}},
 		{"192.0.2.8", 0x12345678, nil},
 	} {
 		p := packet.Spec{Src: addr(tt.src), Dst: addr("198.51.100.1"), Proto: packet.ProtoTCP, SrcPort: 40000, DstPort: 22}.Build()
@@ -198,7 +199,7 @@ func TestSETMapMark(t *testing.T) {
 		c, v := runTarget(r, v4, "mangle", translator.Forward, p, sets)
 		want := tt.mark
 		if tt.effects != nil {
-			want = 0x12345605
+			want = 0x12345660
 		}
 		if v != translator.Continue || p.Mark != want || !reflect.DeepEqual(effects(c), tt.effects) {
 			t.Errorf("from %s: %v mark %#x %q, want CONTINUE mark %#x %q", tt.src, v, p.Mark, effects(c), want, tt.effects)
