@@ -125,8 +125,10 @@ func natAddrInRange(r *NATRange, a netip.Addr) bool {
 	}
 	if !r.MinAddr.IsValid() {
 		// An interface address: in range only if the packet already
-		// has it, which the evaluator cannot tell. Either way the
-		// port comes out the same (see natChoose's callers).
+		// has it, which the evaluator cannot tell. The port comes out
+		// the same either way: one in range (or any, without a port
+		// range) is kept by step 3 too, and one out of range fails
+		// this test anyway.
 		return false
 	}
 	return a.Compare(r.MinAddr) >= 0 && a.Compare(r.MaxAddr) <= 0
