@@ -17,7 +17,7 @@ import (
 // Extensions whose iptables test files (libxt_/libipt_/libip6t_NAME.t) must
 // pass in full: the ones bpftables implements, as listed in the
 // foundation issue.
-var conformanceExtensions = strings.Fields(`standard tcp udp comment mark icmp icmp6 multiport iprange length ttl hl tos dscp pkttype mac addrtype conntrack state connmark owner physdev socket string u32 nfacct limit hashlimit statistic recent set REJECT LOG NFLOG MARK CONNMARK DSCP TCPMSS CHECKSUM DNAT SNAT MASQUERADE REDIRECT NOTRACK CT SET`)
+var conformanceExtensions = strings.Fields(`standard rt tcp udp comment mark icmp icmp6 multiport iprange length ttl hl tos dscp pkttype mac addrtype conntrack state connmark owner physdev socket string u32 nfacct limit hashlimit statistic recent set REJECT LOG NFLOG MARK CONNMARK DSCP TCPMSS CHECKSUM DNAT SNAT MASQUERADE REDIRECT NOTRACK CT SET`)
 
 // conformanceFile is the result of one .t file.
 type conformanceFile struct {
