@@ -58,7 +58,7 @@ func (s Spec) Bytes() []byte {
 		b[9] = s.Proto
 		copy(b[12:16], s.Src.AsSlice())
 		copy(b[16:20], s.Dst.AsSlice())
-		binary.BigEndian.PutUint16(b[10:], checksum(b, 0))
+		binary.BigEndian.PutUint16(b[10:], Checksum(b, 0))
 		if s.FragOffset == 0 {
 			s.fixL4Checksum(l4)
 		}
@@ -158,40 +158,13 @@ func (s Spec) fixL4Checksum(l4 []byte) {
 	}
 	var sum uint32
 	if pseudo {
-		sum = pseudoSum(s.Src, s.Dst, s.Proto, len(l4))
+		sum = PseudoSum(s.Src, s.Dst, s.Proto, len(l4))
 	}
-	c := checksum(l4, sum)
+	c := Checksum(l4, sum)
 	if c == 0 && s.Proto == ProtoUDP {
 		c = 0xffff
 	}
 	binary.BigEndian.PutUint16(l4[off:], c)
-}
-
-func pseudoSum(src, dst netip.Addr, proto uint8, n int) uint32 {
-	var sum uint32
-	add := func(b []byte) {
-		for i := 0; i+1 < len(b); i += 2 {
-			sum += uint32(binary.BigEndian.Uint16(b[i:]))
-		}
-	}
-	add(src.AsSlice())
-	add(dst.AsSlice())
-	sum += uint32(proto)
-	sum += uint32(n)
-	return sum
-}
-
-func checksum(b []byte, sum uint32) uint16 {
-	for i := 0; i+1 < len(b); i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(b[i:]))
-	}
-	if len(b)%2 == 1 {
-		sum += uint32(b[len(b)-1]) << 8
-	}
-	for sum>>16 != 0 {
-		sum = sum&0xffff + sum>>16
-	}
-	return ^uint16(sum)
 }
 
 // Build builds the packet and decodes it, for tests that need both.

@@ -54,14 +54,14 @@ func TestBuildParse(t *testing.T) {
 
 func TestChecksums(t *testing.T) {
 	b := Spec{Src: v4a, Dst: v4b, Proto: ProtoTCP, SrcPort: 1, DstPort: 2, TCPFlags: SYN, Payload: []byte("x")}.Bytes()
-	if checksum(b[:20], 0) != 0 {
+	if Checksum(b[:20], 0) != 0 {
 		t.Error("IPv4 header checksum does not verify")
 	}
-	if checksum(b[20:], pseudoSum(v4a, v4b, ProtoTCP, len(b)-20)) != 0 {
+	if Checksum(b[20:], PseudoSum(v4a, v4b, ProtoTCP, len(b)-20)) != 0 {
 		t.Error("TCP checksum does not verify")
 	}
 	b6 := Spec{Src: v6a, Dst: v6b, Proto: ProtoUDP, SrcPort: 1, DstPort: 2, Payload: []byte("xyz")}.Bytes()
-	if checksum(b6[40:], pseudoSum(v6a, v6b, ProtoUDP, len(b6)-40)) != 0 {
+	if Checksum(b6[40:], PseudoSum(v6a, v6b, ProtoUDP, len(b6)-40)) != 0 {
 		t.Error("UDP/IPv6 checksum does not verify")
 	}
 }

@@ -79,7 +79,7 @@ func (t *Checksum) Apply(c *translator.Context) translator.Verdict {
 	d := ownData(p)
 	seg := d[p.L4Off : p.L4Off+len(l4)]
 	binary.BigEndian.PutUint16(seg[off:], 0)
-	sum := ^foldSum(onesSum(seg, pseudoSum(p, p.Proto, len(seg))))
+	sum := packet.Checksum(seg, pseudoSum(p, p.Proto, len(seg)))
 	if sum == 0 && p.Proto == packet.ProtoUDP {
 		sum = 0xffff
 	}

@@ -12,27 +12,6 @@ import (
 // headers and keep the checksums right, incrementally (RFC 1624) where
 // the kernel does so, so that a wrong checksum stays wrong.
 
-// onesSum adds b as big-endian 16-bit words to sum, an odd last byte
-// padded with zero.
-func onesSum(b []byte, sum uint32) uint32 {
-	for len(b) >= 2 {
-		sum += uint32(binary.BigEndian.Uint16(b))
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		sum += uint32(b[0]) << 8
-	}
-	return sum
-}
-
-// foldSum folds a 32-bit accumulated sum to 16 bits, not complemented.
-func foldSum(sum uint32) uint16 {
-	for sum>>16 != 0 {
-		sum = sum&0xffff + sum>>16
-	}
-	return uint16(sum)
-}
-
 // ipEnd is where the IP packet ends in p.Data: its own length field, cut
 // to the bytes there are.
 func ipEnd(p *packet.Packet) int {
@@ -55,11 +34,7 @@ func l4Bytes(p *packet.Packet) []byte {
 // pseudoSum is the sum of the pseudo-header of a layer 4 segment of n
 // bytes of protocol proto.
 func pseudoSum(p *packet.Packet, proto uint8, n int) uint32 {
-	sum := onesSum(p.Src.AsSlice(), 0)
-	sum = onesSum(p.Dst.AsSlice(), sum)
-	sum += uint32(proto)
-	sum += uint32(n)
-	return sum
+	return packet.PseudoSum(p.Src, p.Dst, proto, n)
 }
 
 // l4ChecksumOK reports whether the layer 4 bytes of the packet sum to
@@ -71,7 +46,7 @@ func l4ChecksumOK(p *packet.Packet, pseudo bool) bool {
 	if pseudo {
 		sum = pseudoSum(p, p.Proto, len(l4))
 	}
-	return foldSum(onesSum(l4, sum)) == 0xffff
+	return packet.Fold(packet.OnesSum(l4, sum)) == 0xffff
 }
 
 // l4ChecksumOffset returns where the checksum field of the packet's TCP or
@@ -86,13 +61,6 @@ func l4ChecksumOffset(proto uint8) (int, bool) {
 	return 0, false
 }
 
-// checksumReplace updates a checksum field for a 16-bit word of the summed
-// data changing from old to new (RFC 1624 eqn. 3, as csum_replace2).
-func checksumReplace(check, old, new uint16) uint16 {
-	sum := uint32(^check) + uint32(^old) + uint32(new)
-	return ^foldSum(sum)
-}
-
 // ownData gives the packet a private copy of its bytes before a target
 // rewrites them, so the caller's buffer is never changed behind its back.
 func ownData(p *packet.Packet) []byte {
@@ -105,5 +73,5 @@ func ownData(p *packet.Packet) []byte {
 func setIPv4Word(d []byte, off int, v uint16) {
 	old := binary.BigEndian.Uint16(d[off:])
 	binary.BigEndian.PutUint16(d[off:], v)
-	binary.BigEndian.PutUint16(d[10:], checksumReplace(binary.BigEndian.Uint16(d[10:]), old, v))
+	binary.BigEndian.PutUint16(d[10:], packet.ChecksumReplace(binary.BigEndian.Uint16(d[10:]), old, v))
 }

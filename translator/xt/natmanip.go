@@ -400,7 +400,7 @@ func natRewrite(p *packet.Packet, manip natManip, addr netip.Addr, kind natKey, 
 	if !p.IPv6 {
 		ihl := int(d[0]&0x0f) * 4
 		binary.BigEndian.PutUint16(d[10:], 0)
-		binary.BigEndian.PutUint16(d[10:], ^natSum(d[:ihl], 0))
+		binary.BigEndian.PutUint16(d[10:], packet.Checksum(d[:ihl], 0))
 	}
 
 	l4 := p.L4()
@@ -455,10 +455,10 @@ func natRewrite(p *packet.Packet, manip natManip, addr netip.Addr, kind natKey, 
 	}
 	sum := binary.BigEndian.Uint16(l4[csumOff:])
 	if pseudo {
-		sum = natCsumReplace(sum, oldAddr, newAddr)
+		sum = packet.ChecksumReplaceBytes(sum, oldAddr, newAddr)
 	}
 	if kind != natKeyNone {
-		sum = natCsumReplace(sum, oldKey[:], l4[keyOff:keyOff+2])
+		sum = packet.ChecksumReplaceBytes(sum, oldKey[:], l4[keyOff:keyOff+2])
 	}
 	if sum == 0 && (p.Proto == packet.ProtoUDP || p.Proto == packet.ProtoUDPLite) {
 		sum = 0xffff // CSUM_MANGLED_0: zero means "no checksum"
@@ -467,31 +467,3 @@ func natRewrite(p *packet.Packet, manip natManip, addr netip.Addr, kind natKey, 
 }
 
 var natSCTPTable = crc32.MakeTable(crc32.Castagnoli)
-
-// natSum is the one's complement sum of b, folded, added to sum.
-func natSum(b []byte, sum uint32) uint16 {
-	for i := 0; i+1 < len(b); i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(b[i:]))
-	}
-	if len(b)%2 == 1 {
-		sum += uint32(b[len(b)-1]) << 8
-	}
-	for sum>>16 != 0 {
-		sum = sum&0xffff + sum>>16
-	}
-	return uint16(sum)
-}
-
-// natCsumReplace updates an Internet checksum for bytes changed from old
-// to new (RFC 1624: HC' = ~(~HC + ~m + m')).
-func natCsumReplace(check uint16, old, new []byte) uint16 {
-	sum := uint32(^check)
-	for i := 0; i+1 < len(old); i += 2 {
-		sum += uint32(^binary.BigEndian.Uint16(old[i:]))
-		sum += uint32(binary.BigEndian.Uint16(new[i:]))
-	}
-	for sum>>16 != 0 {
-		sum = sum&0xffff + sum>>16
-	}
-	return ^uint16(sum)
-}

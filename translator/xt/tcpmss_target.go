@@ -140,7 +140,7 @@ func (t *TCPMSSTarget) Apply(c *translator.Context) translator.Verdict {
 			d := ownData(p)
 			seg := d[p.L4Off:]
 			binary.BigEndian.PutUint16(seg[i+2:], newMSS)
-			binary.BigEndian.PutUint16(seg[16:], checksumReplace(binary.BigEndian.Uint16(seg[16:]), old, newMSS))
+			binary.BigEndian.PutUint16(seg[16:], packet.ChecksumReplace(binary.BigEndian.Uint16(seg[16:]), old, newMSS))
 			c.Effect("TCPMSS", "MSS %d -> %d", old, newMSS)
 			return translator.Continue
 		}
@@ -176,12 +176,12 @@ func (t *TCPMSSTarget) insertMSS(p *packet.Packet, mss uint16) {
 	seg := d[p.L4Off:]
 	check := binary.BigEndian.Uint16(seg[16:])
 	// the pseudo-header length, the option's two words, the data offset
-	check = checksumReplace(check, uint16(n), uint16(n+4))
-	check = checksumReplace(check, 0, 0x0204)
-	check = checksumReplace(check, 0, mss)
+	check = packet.ChecksumReplace(check, uint16(n), uint16(n+4))
+	check = packet.ChecksumReplace(check, 0, 0x0204)
+	check = packet.ChecksumReplace(check, 0, mss)
 	oldWord := binary.BigEndian.Uint16(seg[12:])
 	seg[12] += 1 << 4
-	check = checksumReplace(check, oldWord, binary.BigEndian.Uint16(seg[12:]))
+	check = packet.ChecksumReplace(check, oldWord, binary.BigEndian.Uint16(seg[12:]))
 	binary.BigEndian.PutUint16(seg[16:], check)
 	if p.IPv6 {
 		binary.BigEndian.PutUint16(d[4:], binary.BigEndian.Uint16(d[4:])+4)
