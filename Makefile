@@ -29,7 +29,7 @@ deps:
 # A longer fuzz run of the restore parser (FUZZTIME=10m by default).
 FUZZTIME ?= 10m
 fuzz:
-	$(GO) test ./translator/iptables -run '^$$' -fuzz FuzzRestore -fuzztime $(FUZZTIME)
+	$(GO) test ./translator/iptables -run '^$$' -fuzz FuzzRestore -fuzztime $(FUZZTIME) -timeout 0
 
 clean:
 	rm -rf bin .cache
