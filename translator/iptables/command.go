@@ -755,6 +755,11 @@ func checkIface(name string) error {
 	if len(name) >= 16 {
 		return paramErrorf("interface name `%s' must be shorter than %d characters", name, 16)
 	}
+	// iptables only warns, but no interface can have such a name and
+	// iptables-save could not print it back: refuse it.
+	if strings.ContainsAny(name, " \t\n\v\f\r\"") {
+		return paramErrorf("interface name `%s' has a character no interface name can have (white space or \")", name)
+	}
 	return nil
 }
 

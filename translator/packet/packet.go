@@ -285,12 +285,18 @@ func (p *Packet) parseL4() {
 	}
 }
 
-// L4 returns the bytes from the layer 4 header on.
+// L4 returns the bytes from the layer 4 header to the end of the IP
+// packet (its length field, not trailing link-layer padding, which the
+// kernel trims before netfilter sees the packet).
 func (p *Packet) L4() []byte {
-	if p.L4Off > len(p.Data) {
+	end := int(p.Len)
+	if end > len(p.Data) || end < p.L4Off {
+		end = len(p.Data)
+	}
+	if p.L4Off > end {
 		return nil
 	}
-	return p.Data[p.L4Off:]
+	return p.Data[p.L4Off:end]
 }
 
 // TCPOptions returns the option bytes of a TCP header, or nil.
