@@ -24,6 +24,14 @@ const DefaultMinRun = 4
 // generation takes one.
 const MaxTailCalls = 32
 
+// Placement limits: a user chain with more than MaxFunctionRules linearly
+// tested rules runs as its own program, and functions nest at most
+// MaxFunctionDepth deep (the kernel allows eight call frames).
+const (
+	MaxFunctionRules = 64
+	MaxFunctionDepth = 6
+)
+
 // Build lowers one table of the ruleset.
 func Build(rs *translator.Ruleset, table string, opts Options) (*Plan, error) {
 	if opts.MinRun == 0 {
@@ -67,6 +75,10 @@ func Build(rs *translator.Ruleset, table string, opts Options) (*Plan, error) {
 		}
 		c.Segments = segment(c.Rules, opts)
 	}
+	if len(p.Ifaces) > 64 {
+		return nil, fmt.Errorf("the rules name %d interface patterns; the datapath handles 64", len(p.Ifaces))
+	}
+	p.place()
 	if err := p.checkTailCalls(); err != nil {
 		return nil, err
 	}
@@ -92,9 +104,9 @@ func (p *Plan) lower(c *Chain, index int, r *translator.Rule) (*Rule, error) {
 			pr.Kind = ActReturn
 		}
 	case *translator.Jump:
-		pr.Kind, pr.Chain = ActJump, p.ChainByName(tg.Chain).ID
+		pr.Kind, pr.Target = ActJump, p.ChainByName(tg.Chain).ID
 	case *translator.Goto:
-		pr.Kind, pr.Chain = ActGoto, p.ChainByName(tg.Chain).ID
+		pr.Kind, pr.Target = ActGoto, p.ChainByName(tg.Chain).ID
 	default:
 		return nil, fmt.Errorf("target `%s' is %w", tg.Name(), ErrNotInDatapath)
 	}
@@ -404,6 +416,59 @@ func (t *prefixTrie) entries() []Entry {
 	return es
 }
 
+// place decides which user chains run as programs of their own.
+func (p *Plan) place() {
+	for _, c := range p.Chains {
+		linear := 0
+		for _, s := range c.Segments {
+			if s.Kind == Linear {
+				linear += len(s.Rules)
+			} else {
+				linear++
+			}
+		}
+		if linear > MaxFunctionRules && !c.Builtin {
+			c.Program = true
+		}
+		for _, s := range c.Segments {
+			if s.Kind == Linear {
+				continue
+			}
+			for _, r := range s.Rules {
+				if r.Kind == ActJump || r.Kind == ActGoto {
+					p.Chains[r.Target].Program = true
+				}
+			}
+		}
+	}
+	// Functions called from functions nest; past the depth limit the
+	// callee becomes a program, which starts its own frames.
+	var visit func(c *Chain, depth int)
+	visit = func(c *Chain, depth int) {
+		for _, r := range c.Rules {
+			if r.Kind != ActJump && r.Kind != ActGoto {
+				continue
+			}
+			callee := p.Chains[r.Target]
+			if callee.Program {
+				visit(callee, 1)
+				continue
+			}
+			if depth+1 > MaxFunctionDepth {
+				callee.Program = true
+				visit(callee, 1)
+				continue
+			}
+			visit(callee, depth+1)
+		}
+	}
+	for _, c := range p.Chains {
+		if c.Builtin {
+			visit(c, 1)
+		}
+	}
+}
+
 // checkTailCalls bounds the number of chain programs a packet can enter
 // from each hook: the kernel's tail-call limit.
 func (p *Plan) checkTailCalls() error {
@@ -420,7 +485,11 @@ func (p *Plan) checkTailCalls() error {
 				if r.Kind != ActJump && r.Kind != ActGoto {
 					continue
 				}
-				n := 1 + cost(p.Chains[r.Chain])
+				callee := p.Chains[r.Target]
+				n := cost(callee)
+				if callee.Program {
+					n++
+				}
 				if s.Kind == Linear {
 					worst += n // every rule of a linear run can match
 				} else if n > worst {

@@ -144,8 +144,9 @@ func (k ActionKind) Terminal() bool {
 
 // Action is a rule's target: a verdict, or a jump or goto to a chain.
 type Action struct {
-	Kind  ActionKind
-	Chain int // chain ID for ActJump and ActGoto
+	Kind ActionKind
+	// Target is the chain ID of an ActJump or ActGoto.
+	Target int
 }
 
 // Rule is one rule, lowered.
@@ -220,6 +221,12 @@ type Chain struct {
 	PolicyID int
 	Rules    []*Rule
 	Segments []*Segment
+	// Program is set for a user chain that runs as its own program,
+	// entered by a tail call; other chains are functions called directly
+	// from their callers' programs. A chain gets its own program when a
+	// hash or LPM lookup selects the jump to it (the target is only known
+	// at run time), when it is large, or when calls nest too deep.
+	Program bool
 }
 
 // Plan is one table of one family, lowered.

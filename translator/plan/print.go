@@ -99,7 +99,7 @@ func (s *Segment) keyString(e Entry, fam translator.Family) string {
 func (a Action) describe(p *Plan) string {
 	switch a.Kind {
 	case ActJump, ActGoto:
-		return fmt.Sprintf("%s %s", a.Kind, p.Chains[a.Chain].Name)
+		return fmt.Sprintf("%s %s", a.Kind, p.Chains[a.Target].Name)
 	}
 	return a.Kind.String()
 }
@@ -114,6 +114,8 @@ func (p *Plan) Print(w io.Writer) {
 	for _, c := range p.Chains {
 		if c.Builtin {
 			fmt.Fprintf(w, "chain %s (policy %s, counter %d)\n", c.Name, c.Policy, c.PolicyID)
+		} else if c.Program {
+			fmt.Fprintf(w, "chain %s (own program)\n", c.Name)
 		} else {
 			fmt.Fprintf(w, "chain %s\n", c.Name)
 		}

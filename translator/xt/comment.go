@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/bpftables/bpftables/translator"
+	"github.com/bpftables/bpftables/translator/plan"
 )
 
 // Comment is the comment match: a note on the rule that matches every
@@ -49,3 +50,6 @@ func (m *Comment) Check(*translator.CheckContext) error { return nil }
 
 // Match matches every packet.
 func (m *Comment) Match(*translator.Context) bool { return true }
+
+// Lower adds nothing: a comment matches every packet.
+func (m *Comment) Lower(*plan.Builder) error { return nil }

@@ -161,10 +161,12 @@ func (t *CT) Save(b *strings.Builder, _ translator.Family) {
 		b.WriteString(" --notrack")
 	}
 	if t.Helper != "" {
-		b.WriteString(" --helper " + t.Helper)
+		b.WriteString(" --helper")
+		SaveWord(b, t.Helper)
 	}
 	if t.Timeout != "" {
-		b.WriteString(" --timeout " + t.Timeout)
+		b.WriteString(" --timeout")
+		SaveWord(b, t.Timeout)
 	}
 	if t.CTEvents != 0 {
 		b.WriteString(" --ctevents " + eventNames(ctEvents, t.CTEvents))

@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/bpftables/bpftables/translator"
+	"github.com/bpftables/bpftables/translator/plan"
 )
 
 // DSCP is the dscp match: the six DSCP bits of the IPv4 TOS byte or IPv6
@@ -102,4 +103,10 @@ func (m *DSCP) Check(c *translator.CheckContext) error {
 // Match compares the top six bits of the TOS byte or traffic class.
 func (m *DSCP) Match(c *translator.Context) bool {
 	return (c.Packet.TOS>>2 == m.DSCP) != m.Invert
+}
+
+// Lower compiles the code point as the upper six bits of the TOS byte.
+func (m *DSCP) Lower(b *plan.Builder) error {
+	b.EqUint(plan.FieldTOS, uint64(m.DSCP)<<2, 0xfc, m.Invert)
+	return nil
 }

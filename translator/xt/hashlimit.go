@@ -406,7 +406,8 @@ func (m *Hashlimit) Save(b *strings.Builder, f translator.Family) {
 		b.WriteString(strings.Join(names, ","))
 	}
 	// printf("%s"): the name is printed as it is, unquoted.
-	b.WriteString(" --hashlimit-name " + m.TableName)
+	b.WriteString(" --hashlimit-name")
+	SaveWord(b, m.TableName)
 	if m.Size != 0 {
 		Savef(b, " --hashlimit-htable-size %d", m.Size)
 	}

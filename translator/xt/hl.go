@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/bpftables/bpftables/translator"
+	"github.com/bpftables/bpftables/translator/plan"
 )
 
 // HLMode is how the hl match compares (IP6T_HL_*).
@@ -112,4 +113,10 @@ func (m *HL) Match(c *translator.Context) bool {
 		return hl > m.HopLimit
 	}
 	return false
+}
+
+// Lower compiles the comparison on the hop limit.
+func (m *HL) Lower(b *plan.Builder) error {
+	lowerHopCount(b, m.Mode == HLEq, m.Mode == HLNe, m.Mode == HLLt, m.HopLimit)
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/bpftables/bpftables/translator"
 	"github.com/bpftables/bpftables/translator/packet"
+	"github.com/bpftables/bpftables/translator/plan"
 )
 
 // ICMP is the icmp match (-p icmp --icmp-type): an ICMP type and a range
@@ -88,4 +89,21 @@ func (m *ICMP) Match(c *translator.Context) bool {
 	}
 	hit := m.Type == icmpAny || (h[0] == m.Type && m.Code[0] <= h[1] && h[1] <= m.Code[1])
 	return hit != m.Invert
+}
+
+// Lower compiles the match as icmp_mt runs: later fragments fail, a
+// header shorter than 8 bytes is dropped, then type and code, as one
+// 16-bit field so that an inverted type-and-code range stays one test.
+func (m *ICMP) Lower(b *plan.Builder) error {
+	b.NotFragment()
+	b.NeedL4(8)
+	if m.Type == icmpAny {
+		if m.Invert {
+			b.Never()
+		}
+		return nil
+	}
+	t := uint64(m.Type) << 8
+	b.RangeUint(plan.FieldICMP, t|uint64(m.Code[0]), t|uint64(m.Code[1]), m.Invert)
+	return nil
 }

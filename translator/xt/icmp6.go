@@ -5,6 +5,7 @@ import (
 
 	"github.com/bpftables/bpftables/translator"
 	"github.com/bpftables/bpftables/translator/packet"
+	"github.com/bpftables/bpftables/translator/plan"
 )
 
 // ICMP6 is the icmp6 match (-p ipv6-icmp --icmpv6-type): an ICMPv6 type
@@ -80,4 +81,13 @@ func (m *ICMP6) Match(c *translator.Context) bool {
 	}
 	hit := h[0] == m.Type && m.Code[0] <= h[1] && h[1] <= m.Code[1]
 	return hit != m.Invert
+}
+
+// Lower compiles the match as icmp6_match runs, like the icmp match.
+func (m *ICMP6) Lower(b *plan.Builder) error {
+	b.NotFragment()
+	b.NeedL4(8)
+	t := uint64(m.Type) << 8
+	b.RangeUint(plan.FieldICMP, t|uint64(m.Code[0]), t|uint64(m.Code[1]), m.Invert)
+	return nil
 }

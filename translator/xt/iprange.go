@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/bpftables/bpftables/translator"
+	"github.com/bpftables/bpftables/translator/plan"
 )
 
 // IPRange is the iprange match, revision 1: source and destination
@@ -133,4 +134,15 @@ func (m *IPRange) Match(c *translator.Context) bool {
 
 func inRange(a, lo, hi netip.Addr) bool {
 	return a.Compare(lo) >= 0 && a.Compare(hi) <= 0
+}
+
+// Lower compiles the address ranges.
+func (m *IPRange) Lower(b *plan.Builder) error {
+	if m.Src {
+		b.Range(plan.FieldSrc, m.SrcMin.AsSlice(), m.SrcMax.AsSlice(), m.InvSrc)
+	}
+	if m.Dst {
+		b.Range(plan.FieldDst, m.DstMin.AsSlice(), m.DstMax.AsSlice(), m.InvDst)
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/bpftables/bpftables/translator"
+	"github.com/bpftables/bpftables/translator/plan"
 )
 
 // Length is the length match: the IP packet length within an inclusive
@@ -55,4 +56,10 @@ func (m *Length) Check(*translator.CheckContext) error { return nil }
 func (m *Length) Match(c *translator.Context) bool {
 	n := c.Packet.Len
 	return (m.Min <= n && n <= m.Max) != m.Invert
+}
+
+// Lower compiles the length range on the IP packet length.
+func (m *Length) Lower(b *plan.Builder) error {
+	b.RangeUint(plan.FieldLen, uint64(m.Min), uint64(m.Max), m.Invert)
+	return nil
 }

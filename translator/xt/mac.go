@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/bpftables/bpftables/translator"
+	"github.com/bpftables/bpftables/translator/plan"
 )
 
 // MAC is the mac match: the Ethernet source address of a received packet
@@ -60,4 +61,12 @@ func (m *MAC) Match(c *translator.Context) bool {
 		return false
 	}
 	return (string(src) == string(m.SrcAddr[:])) != m.Invert
+}
+
+// Lower compiles the source MAC test; a packet without an Ethernet header
+// never matches, inverted or not.
+func (m *MAC) Lower(b *plan.Builder) error {
+	b.EqUint(plan.FieldHasMAC, 1, 0xff, false)
+	b.Eq(plan.FieldSrcMAC, m.SrcAddr[:], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, m.Invert)
+	return nil
 }

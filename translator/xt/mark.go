@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/bpftables/bpftables/translator"
+	"github.com/bpftables/bpftables/translator/plan"
 )
 
 // Mark is the mark match: the packet mark, masked, compared with a value
@@ -48,4 +49,10 @@ func (m *Mark) Check(*translator.CheckContext) error { return nil }
 // Match compares the packet mark: (mark & mask) == value.
 func (m *Mark) Match(c *translator.Context) bool {
 	return (c.Packet.Mark&m.Mask == m.Mark) != m.Invert
+}
+
+// Lower compiles the masked comparison of the packet mark.
+func (m *Mark) Lower(b *plan.Builder) error {
+	b.EqUint(plan.FieldMark, uint64(m.Mark), uint64(m.Mask), m.Invert)
+	return nil
 }

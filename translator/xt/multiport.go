@@ -5,6 +5,7 @@ import (
 
 	"github.com/bpftables/bpftables/translator"
 	"github.com/bpftables/bpftables/translator/packet"
+	"github.com/bpftables/bpftables/translator/plan"
 )
 
 // MultiportFlags says which port of a packet multiport compares
@@ -226,4 +227,29 @@ func (m *Multiport) Match(c *translator.Context) bool {
 		}
 	}
 	return m.Invert
+}
+
+// Lower compiles the match as multiport_mt runs: later fragments fail,
+// fewer than four bytes of ports are dropped, then the port list.
+func (m *Multiport) Lower(b *plan.Builder) error {
+	b.NotFragment()
+	b.NeedL4(4)
+	var ranges [][2]uint16
+	for i := 0; i < int(m.Count) && i < MultiportMax; i++ {
+		r := [2]uint16{m.Ports[i], m.Ports[i]}
+		if m.PFlags[i] && i+1 < MultiportMax {
+			i++
+			r[1] = m.Ports[i]
+		}
+		ranges = append(ranges, r)
+	}
+	switch m.Flags {
+	case MultiportSource:
+		b.Set(plan.FieldSport, ranges, m.Invert)
+	case MultiportDestination:
+		b.Set(plan.FieldDport, ranges, m.Invert)
+	default:
+		b.SetEither(ranges, m.Invert)
+	}
+	return nil
 }

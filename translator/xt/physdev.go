@@ -99,9 +99,9 @@ func (m *Physdev) Save(b *strings.Builder, _ translator.Family) {
 		}
 	}
 	item(PhysdevIsIn, " --physdev-is-in")
-	item(PhysdevIn, " --physdev-in "+m.PhysIn)
+	item(PhysdevIn, " --physdev-in"+word(m.PhysIn))
 	item(PhysdevIsOut, " --physdev-is-out")
-	item(PhysdevOut, " --physdev-out "+m.PhysOut)
+	item(PhysdevOut, " --physdev-out"+word(m.PhysOut))
 	item(PhysdevBridged, " --physdev-is-bridged")
 }
 
@@ -152,4 +152,11 @@ func (m *Physdev) Match(c *translator.Context) bool {
 		return false
 	}
 	return translator.IfaceMatch(m.PhysOut, p.PhysOut) != inv(PhysdevOut)
+}
+
+// word returns a name as SaveWord prints it.
+func word(s string) string {
+	var b strings.Builder
+	SaveWord(&b, s)
+	return b.String()
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/bpftables/bpftables/translator"
 	"github.com/bpftables/bpftables/translator/packet"
+	"github.com/bpftables/bpftables/translator/plan"
 )
 
 // PktType is the pkttype match: the link-layer class of the packet
@@ -90,4 +91,11 @@ func (m *PktType) Match(c *translator.Context) bool {
 		}
 	}
 	return (t == m.PktType) != m.Invert
+}
+
+// Lower compiles the packet type; the hook program classifies looped-back
+// packets as the match does.
+func (m *PktType) Lower(b *plan.Builder) error {
+	b.EqUint(plan.FieldPktType, uint64(m.PktType), 0xff, m.Invert)
+	return nil
 }

@@ -155,7 +155,8 @@ func (m *Recent) Save(b *strings.Builder, _ translator.Family) {
 		b.WriteString(" --rttl")
 	}
 	// printf("%s"): the name is printed as it is, unquoted.
-	b.WriteString(" --name " + m.ListName)
+	b.WriteString(" --name")
+	SaveWord(b, m.ListName)
 	b.WriteString(" --mask " + translator.InetNtop(m.Mask))
 	if m.Dest {
 		b.WriteString(" --rdest")

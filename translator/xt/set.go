@@ -233,7 +233,8 @@ func saveSetCounter(b *strings.Builder, name string, cm SetCounterMatch) {
 // Save prints the match as set_save_v4 does.
 func (m *Set) Save(b *strings.Builder, _ translator.Family) {
 	SaveInv(b, m.Invert)
-	b.WriteString(" --match-set " + m.SetName)
+	b.WriteString(" --match-set")
+	SaveWord(b, m.SetName)
 	for i := 1; i <= m.Dim; i++ {
 		sep := ","
 		if i == 1 {

@@ -185,7 +185,8 @@ func (s *SetRef) save(b *strings.Builder, opt string) {
 	if s.Dim == 0 {
 		return
 	}
-	b.WriteString(" " + opt + " " + s.Name)
+	b.WriteString(" " + opt)
+	SaveWord(b, s.Name)
 	for i := uint8(1); i <= s.Dim; i++ {
 		if i == 1 {
 			b.WriteByte(' ')

@@ -5,6 +5,7 @@ import (
 
 	"github.com/bpftables/bpftables/translator"
 	"github.com/bpftables/bpftables/translator/packet"
+	"github.com/bpftables/bpftables/translator/plan"
 )
 
 // TCP is the tcp match (-p tcp -m tcp): ports, flags and an option
@@ -274,4 +275,23 @@ func findTCPOption(p *packet.Packet, kind uint8) (found, ok bool) {
 		i += n
 	}
 	return false, true
+}
+
+// Lower compiles the match as tcp_mt runs: a fragment offset of 1 is
+// dropped, later fragments fail, a short header is dropped, then ports and
+// flags. --tcp-option needs the options walked, which the datapath does
+// not do yet.
+func (m *TCP) Lower(b *plan.Builder) error {
+	if m.Option != 0 || m.InvOption {
+		return Errorf("--tcp-option is %v", plan.ErrNotInDatapath)
+	}
+	b.HotDropIf(plan.FieldFragOff, 1, 1)
+	b.NotFragment()
+	b.NeedL4(20)
+	b.RangeUint(plan.FieldSport, uint64(m.SrcPorts[0]), uint64(m.SrcPorts[1]), m.InvSrc)
+	b.RangeUint(plan.FieldDport, uint64(m.DstPorts[0]), uint64(m.DstPorts[1]), m.InvDst)
+	if m.FlagMask != 0 || m.InvFlags {
+		b.EqUint(plan.FieldTCPFlags, uint64(m.FlagCmp), uint64(m.FlagMask), m.InvFlags)
+	}
+	return nil
 }

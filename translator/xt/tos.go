@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/bpftables/bpftables/translator"
+	"github.com/bpftables/bpftables/translator/plan"
 )
 
 // TOS is the tos match, revision 1: the IPv4 TOS byte or IPv6 traffic
@@ -50,4 +51,10 @@ func (m *TOS) Check(*translator.CheckContext) error { return nil }
 // tos_mt does.
 func (m *TOS) Match(c *translator.Context) bool {
 	return (c.Packet.TOS&m.Mask == m.Value) != m.Invert
+}
+
+// Lower compiles the masked comparison of the TOS byte.
+func (m *TOS) Lower(b *plan.Builder) error {
+	b.EqUint(plan.FieldTOS, uint64(m.Value), uint64(m.Mask), m.Invert)
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/bpftables/bpftables/translator"
+	"github.com/bpftables/bpftables/translator/plan"
 )
 
 // TTLMode is how the ttl match compares (IPT_TTL_*).
@@ -112,4 +113,25 @@ func (m *TTL) Match(c *translator.Context) bool {
 		return ttl > m.TTL
 	}
 	return false
+}
+
+// Lower compiles the comparison on the TTL.
+func (m *TTL) Lower(b *plan.Builder) error {
+	lowerHopCount(b, m.Mode == TTLEq, m.Mode == TTLNe, m.Mode == TTLLt, m.TTL)
+	return nil
+}
+
+// lowerHopCount compiles a TTL or hop limit comparison: equal, not equal,
+// less than or (otherwise) greater than v.
+func lowerHopCount(b *plan.Builder, eq, ne, lt bool, v uint8) {
+	switch {
+	case eq, ne:
+		b.EqUint(plan.FieldTTL, uint64(v), 0xff, ne)
+	case lt && v == 0, !lt && v == 0xff:
+		b.Never()
+	case lt:
+		b.RangeUint(plan.FieldTTL, 0, uint64(v)-1, false)
+	default:
+		b.RangeUint(plan.FieldTTL, uint64(v)+1, 0xff, false)
+	}
 }

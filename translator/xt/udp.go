@@ -5,6 +5,7 @@ import (
 
 	"github.com/bpftables/bpftables/translator"
 	"github.com/bpftables/bpftables/translator/packet"
+	"github.com/bpftables/bpftables/translator/plan"
 )
 
 // UDP is the udp match (-p udp -m udp): source and destination port
@@ -75,4 +76,14 @@ func (m *UDP) Match(c *translator.Context) bool {
 		return false
 	}
 	return m.SrcPorts.Contains(p.SrcPort) != m.InvSrc && m.DstPorts.Contains(p.DstPort) != m.InvDst
+}
+
+// Lower compiles the match as udp_mt runs: later fragments fail, a short
+// header is dropped, then the ports.
+func (m *UDP) Lower(b *plan.Builder) error {
+	b.NotFragment()
+	b.NeedL4(8)
+	b.RangeUint(plan.FieldSport, uint64(m.SrcPorts[0]), uint64(m.SrcPorts[1]), m.InvSrc)
+	b.RangeUint(plan.FieldDport, uint64(m.DstPorts[0]), uint64(m.DstPorts[1]), m.InvDst)
+	return nil
 }

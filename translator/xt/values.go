@@ -168,3 +168,15 @@ func SaveValMask(b *strings.Builder, val, mask uint32) {
 	}
 	Savef(b, " 0x%x", val)
 }
+
+// SaveWord appends a name as iptables-save prints it - bare - unless it
+// holds white space, quotes or a backslash: then iptables would print a
+// rule that does not parse back, and SaveString's quoting is used instead.
+func SaveWord(b *strings.Builder, s string) {
+	if s != "" && !strings.ContainsAny(s, " \t\n\v\f\r\"'\\") {
+		b.WriteByte(' ')
+		b.WriteString(s)
+		return
+	}
+	SaveString(b, s)
+}

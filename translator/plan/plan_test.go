@@ -1,0 +1,154 @@
+package plan_test
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bpftables/bpftables/internal/rulegen"
+	"github.com/bpftables/bpftables/translator"
+	"github.com/bpftables/bpftables/translator/eval"
+	"github.com/bpftables/bpftables/translator/iptables"
+	"github.com/bpftables/bpftables/translator/plan"
+	_ "github.com/bpftables/bpftables/translator/xt"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.plan")
+
+func restore(tb testing.TB, fam translator.Family, text string) *translator.Ruleset {
+	tb.Helper()
+	rs, err := iptables.Restore(translator.NewRuleset(fam), strings.NewReader(text), iptables.RestoreOptions{})
+	if err != nil {
+		tb.Fatalf("restore: %v\n%s", err, text)
+	}
+	return rs
+}
+
+// TestGolden prints the plans of the rulesets in testdata and compares
+// them with the reviewed .plan files (go test -update rewrites them).
+func TestGolden(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.v[46]")
+	if len(files) == 0 {
+		t.Fatal("no rulesets in testdata")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fam := translator.IPv4
+			if strings.HasSuffix(f, ".v6") {
+				fam = translator.IPv6
+			}
+			p, err := plan.Build(restore(t, fam, string(data)), "filter", plan.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b strings.Builder
+			p.Print(&b)
+			golden := strings.TrimSuffix(f, filepath.Ext(f)) + filepath.Ext(f) + ".plan"
+			if *update {
+				if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -update)", err)
+			}
+			if b.String() != string(want) {
+				t.Errorf("plan differs from %s:\n%s", golden, b.String())
+			}
+		})
+	}
+}
+
+// TestJudgeAgreesWithEvaluator holds the plan - lowering, segments, hash
+// and LPM lookups, hot drops - to the evaluator on seeded random rulesets
+// and packets: same verdict, same counters, same hot drops.
+func TestJudgeAgreesWithEvaluator(t *testing.T) {
+	rulesets, packets := 300, 60
+	if testing.Short() {
+		rulesets = 50
+	}
+	cases := 0
+	kinds := map[plan.SegmentKind]int{}
+	hot, viaLookup := 0, 0
+	for seed := int64(0); seed < int64(rulesets); seed++ {
+		fam := translator.IPv4
+		if seed%3 == 2 {
+			fam = translator.IPv6
+		}
+		g := rulegen.New(seed, fam)
+		size := []int{1, 5, 20, 60, 200}[seed%5]
+		text := g.Ruleset(size)
+		rs := restore(t, fam, text)
+		for _, opts := range []plan.Options{{}, {LinearOnly: true}, {MinRun: 2}} {
+			p, err := plan.Build(rs, "filter", opts)
+			if err != nil {
+				t.Fatalf("seed %d: %v\n%s", seed, err, text)
+			}
+			inLookup := map[int]bool{}
+			for _, c := range p.Chains {
+				for _, s := range c.Segments {
+					kinds[s.Kind]++
+					if s.Kind != plan.Linear {
+						for _, r := range s.Rules {
+							inLookup[r.ID] = true
+						}
+					}
+				}
+			}
+			for i := 0; i < packets; i++ {
+				hook := []translator.Hook{translator.Input, translator.Forward, translator.Output}[i%3]
+				pk := g.Packet(hook)
+				want := eval.Evaluate(rs, "filter", hook, pk, eval.Options{})
+				got, err := p.Judge(hook, plan.Extract(pk, fam, p.Ifaces))
+				if err != nil {
+					t.Fatal(err)
+				}
+				cases++
+				if got.HotDrop {
+					hot++
+				}
+				for _, id := range got.Counters {
+					if inLookup[id] {
+						viaLookup++
+						break
+					}
+				}
+				if msg := compare(p, want, got); msg != "" {
+					t.Fatalf("seed %d packet %d (%s %s -> %s proto %d) opts %+v: %s\nruleset:\n%s", seed, i, hook, pk.Src, pk.Dst, pk.Proto, opts, msg, text)
+				}
+			}
+		}
+	}
+	t.Logf("%d packet cases agree; segments: %d linear, %d hash, %d lpm; %d hot drops, %d packets matched a rule found by lookup",
+		cases, kinds[plan.Linear], kinds[plan.Hash], kinds[plan.LPM], hot, viaLookup)
+	if kinds[plan.Hash] == 0 || kinds[plan.LPM] == 0 || hot == 0 || viaLookup == 0 {
+		t.Error("the random rulesets and packets no longer exercise lookups and hot drops")
+	}
+}
+
+func compare(p *plan.Plan, want eval.Result, got plan.Judgement) string {
+	verdict := plan.ActAccept
+	if want.Verdict == translator.Drop {
+		verdict = plan.ActDrop
+	}
+	var counters []int
+	for _, m := range want.Matched {
+		counters = append(counters, p.ChainByName(m.Chain).Rules[m.Index-1].ID)
+	}
+	if want.Policy != nil {
+		counters = append(counters, p.ChainByName(want.Policy.Name).PolicyID)
+	}
+	if got.Verdict != verdict || got.HotDrop != want.HotDrop || fmt.Sprint(got.Counters) != fmt.Sprint(counters) {
+		return fmt.Sprintf("evaluator: %s hotdrop=%v counters %v; plan: %s hotdrop=%v counters %v", verdict, want.HotDrop, counters, got.Verdict, got.HotDrop, got.Counters)
+	}
+	return ""
+}
