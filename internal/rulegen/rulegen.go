@@ -397,7 +397,7 @@ func (g *Gen) Packet(hook translator.Hook) *packet.Packet {
 	}
 	p.PktType = []packet.PktType{packet.Host, packet.Host, packet.Broadcast, packet.Multicast, packet.OtherHost}[g.R.Intn(5)]
 	if hook == translator.Output {
-		p.PktType = packet.Outgoing
+		p.PktType = packet.Host // locally generated packets keep PACKET_HOST in OUTPUT
 	}
 	if len(g.marks) > 0 && g.chance(0.5) {
 		p.Mark = g.marks[g.R.Intn(len(g.marks))]

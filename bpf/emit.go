@@ -1,0 +1,152 @@
+package bpf
+
+import (
+	"fmt"
+
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
+)
+
+// emitter builds one program's instructions. Labels are symbols on
+// instructions, unique within the program.
+type emitter struct {
+	insns   asm.Instructions
+	pending []string // labels waiting for the next instruction
+	n       int
+}
+
+// newLabel returns a label unique within the program.
+func (e *emitter) newLabel(prefix string) string {
+	e.n++
+	return fmt.Sprintf("%s_%d", prefix, e.n)
+}
+
+// emit appends instructions; pending labels go on the first.
+func (e *emitter) emit(ins ...asm.Instruction) {
+	for _, in := range ins {
+		if len(e.pending) > 0 {
+			// More than one label at one place: all but the last get a
+			// no-op jump of their own.
+			for _, l := range e.pending[:len(e.pending)-1] {
+				e.insns = append(e.insns, asm.Ja.Label(e.pending[len(e.pending)-1]).WithSymbol(l))
+			}
+			in = in.WithSymbol(e.pending[len(e.pending)-1])
+			e.pending = nil
+		}
+		e.insns = append(e.insns, in)
+	}
+}
+
+// mark places a label at the next instruction.
+func (e *emitter) mark(label string) { e.pending = append(e.pending, label) }
+
+// Parameters of generated functions.
+type param uint8
+
+const (
+	paramCtx  param = iota // the program's context
+	paramPkt               // the packet context (struct pkt *, checked for NULL)
+	paramSlot              // an int: a program array slot
+)
+
+// function starts a global BPF function: the verifier checks a global
+// function once, whatever calls it, where a static one is checked again
+// at every call site - which multiplies with nested chains. Its BTF
+// prototype types the context (the kind's context struct) and the packet
+// context (a sized struct pointer, which the function must check for
+// NULL).
+func (e *emitter) function(name string, k Kind, params ...param) {
+	e.mark(name)
+	fp := &btf.FuncProto{Return: btfInt}
+	for i, p := range params {
+		var t btf.Type
+		switch p {
+		case paramCtx:
+			t = &btf.Pointer{Target: k.ctxType()}
+		case paramPkt:
+			t = &btf.Pointer{Target: btfPkt}
+		default:
+			t = btfInt
+		}
+		fp.Params = append(fp.Params, btf.FuncParam{Name: fmt.Sprintf("a%d", i), Type: t})
+	}
+	fn := &btf.Func{Name: name, Linkage: btf.GlobalFunc, Type: fp}
+	ins := asm.Mov.Reg(asm.R0, asm.R1)
+	if len(e.pending) > 0 {
+		for _, l := range e.pending[:len(e.pending)-1] {
+			e.insns = append(e.insns, asm.Ja.Label(e.pending[len(e.pending)-1]).WithSymbol(l))
+		}
+		ins = ins.WithSymbol(e.pending[len(e.pending)-1])
+		e.pending = nil
+	}
+	e.insns = append(e.insns, btf.WithFuncMetadata(ins, fn))
+}
+
+var (
+	btfInt = &btf.Int{Name: "int", Size: 4, Encoding: btf.Signed}
+	// btfPkt is the packet context as the verifier sees it: 96 bytes.
+	btfPkt = &btf.Struct{Name: "pkt", Size: pktSize, Members: []btf.Member{{
+		Name: "b", Type: &btf.Array{Type: &btf.Int{Name: "unsigned char", Size: 1}, Index: btfInt, Nelems: pktSize},
+	}}}
+	btfSkb = &btf.Struct{Name: "__sk_buff"}
+	btfXDP = &btf.Struct{Name: "xdp_md"}
+)
+
+// ctxType is the context struct the verifier expects for the kind.
+func (k Kind) ctxType() btf.Type {
+	if k == XDP {
+		return btfXDP
+	}
+	return btfSkb
+}
+
+// ret returns a constant from the current function.
+func (e *emitter) ret(v int32) {
+	e.emit(asm.Mov.Imm(asm.R0, v), asm.Return())
+}
+
+// prune removes instructions no path reaches: the verifier refuses
+// unreachable code, and rules after an unconditional verdict (or functions
+// nothing calls) are such code.
+func prune(insns asm.Instructions) asm.Instructions {
+	at := map[string]int{}
+	for i, ins := range insns {
+		if s := ins.Symbol(); s != "" {
+			at[s] = i
+		}
+	}
+	reached := make([]bool, len(insns))
+	work := []int{0}
+	for len(work) > 0 {
+		i := work[len(work)-1]
+		work = work[:len(work)-1]
+		for i < len(insns) && !reached[i] {
+			reached[i] = true
+			ins := insns[i]
+			op := ins.OpCode.JumpOp()
+			if ins.OpCode.Class().IsJump() {
+				switch {
+				case op == asm.Exit:
+					i = len(insns)
+					continue
+				case op == asm.Ja:
+					work = append(work, at[ins.Reference()])
+					i = len(insns)
+					continue
+				case ins.IsFunctionCall():
+					work = append(work, at[ins.Reference()])
+				case op != asm.Call:
+					work = append(work, at[ins.Reference()])
+				}
+			}
+			i++
+		}
+	}
+	out := make(asm.Instructions, 0, len(insns))
+	for i, ins := range insns {
+		if reached[i] {
+			out = append(out, ins)
+		}
+	}
+	return out
+}

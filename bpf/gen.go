@@ -1,0 +1,470 @@
+package bpf
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sort"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+
+	"github.com/bpftables/bpftables/translator"
+	"github.com/bpftables/bpftables/translator/plan"
+)
+
+// Kind is the kind of program a generation is built for: tc (clsact or
+// TCX) or XDP. They differ in context, action codes, and the program
+// array they tail-call through.
+type Kind uint8
+
+// Program kinds.
+const (
+	TC Kind = iota
+	XDP
+)
+
+// String returns "tc" or "xdp".
+func (k Kind) String() string {
+	if k == XDP {
+		return "xdp"
+	}
+	return "tc"
+}
+
+func (k Kind) progType() ebpf.ProgramType {
+	if k == XDP {
+		return ebpf.XDP
+	}
+	return ebpf.SchedCLS
+}
+
+func (k Kind) pass() int32 {
+	if k == XDP {
+		return xdpPass
+	}
+	return tcActOK
+}
+
+func (k Kind) drop() int32 {
+	if k == XDP {
+		return xdpDrop
+	}
+	return tcActShot
+}
+
+// Names of the maps every generation has.
+const (
+	mapPkt      = "pkt"      // the packet context (shared, not the generation's)
+	mapCounters = "counters" // per-CPU {packets, bytes} per counter slot
+	mapIfaces   = "ifaces"   // ifindex -> interface pattern bits
+)
+
+// progsMap names the generation's program array for a kind.
+func progsMap(k Kind) string { return "progs_" + k.String() }
+
+// Stack layout of every generated function: the counter key, then room
+// for a lookup key.
+const (
+	stackCounterKey = -8
+	stackKey        = -8 - maxKey
+	maxKey          = 64
+)
+
+// ruleValue is the value of hash and LPM entries: the rule, its action
+// and the target chain's program slot.
+type ruleValue struct {
+	Rule   uint32
+	Kind   uint32
+	Target uint32
+}
+
+// GenerationSpec is one generation of one family before loading: the
+// programs and maps, with map contents.
+type GenerationSpec struct {
+	Family translator.Family
+	Plan   *plan.Plan
+	Kinds  []Kind
+	// Collection holds the programs ("entry_tc", "c<ID>_tc", ...) and the
+	// maps; the packet context map is replaced by the datapath's own at
+	// load time.
+	Collection *ebpf.CollectionSpec
+	// ErrorCounter is the counter slot that counts failed tail calls.
+	ErrorCounter int
+}
+
+// EntryProgram names the program the root array slot points to.
+func EntryProgram(k Kind) string { return "entry_" + k.String() }
+
+func chainProgram(id int, k Kind) string { return fmt.Sprintf("c%d_%s", id, k) }
+
+// Generate builds the programs and maps of a plan for the given kinds.
+func Generate(p *plan.Plan, kinds ...Kind) (*GenerationSpec, error) {
+	if len(kinds) == 0 {
+		kinds = []Kind{TC}
+	}
+	g := &gen{p: p, spec: &ebpf.CollectionSpec{Maps: map[string]*ebpf.MapSpec{}, Programs: map[string]*ebpf.ProgramSpec{}}}
+	errSlot := p.Counters()
+	g.spec.Maps[mapPkt] = PacketMapSpec()
+	g.spec.Maps[mapCounters] = &ebpf.MapSpec{Name: mapCounters, Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 16, MaxEntries: uint32(errSlot + 1)}
+	g.spec.Maps[mapIfaces] = &ebpf.MapSpec{Name: mapIfaces, Type: ebpf.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 4096}
+	if err := g.segmentMaps(); err != nil {
+		return nil, err
+	}
+	for _, k := range kinds {
+		progs := &ebpf.MapSpec{Name: progsMap(k), Type: ebpf.ProgramArray, KeySize: 4, ValueSize: 4, MaxEntries: uint32(max(1, len(p.Chains)))}
+		g.spec.Maps[progs.Name] = progs
+		entry, err := g.program(k, nil)
+		if err != nil {
+			return nil, err
+		}
+		g.spec.Programs[EntryProgram(k)] = entry
+		for _, c := range p.Chains {
+			if !c.Program {
+				continue
+			}
+			prog, err := g.program(k, c)
+			if err != nil {
+				return nil, err
+			}
+			name := chainProgram(c.ID, k)
+			g.spec.Programs[name] = prog
+			progs.Contents = append(progs.Contents, ebpf.MapKV{Key: uint32(c.ID), Value: name})
+		}
+	}
+	return &GenerationSpec{Family: p.Family, Plan: p, Kinds: kinds, Collection: g.spec, ErrorCounter: errSlot}, nil
+}
+
+// PacketMapSpec is the packet context map: one per-CPU entry.
+func PacketMapSpec() *ebpf.MapSpec {
+	return &ebpf.MapSpec{Name: mapPkt, Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: pktSize, MaxEntries: 1}
+}
+
+type gen struct {
+	p    *plan.Plan
+	spec *ebpf.CollectionSpec
+	// segID numbers the hash and LPM segments: the first four bytes of
+	// their keys in the shared lookup maps (a program may use 64 maps).
+	segID map[*plan.Segment]uint32
+	// key sizes of the shared maps, without the segment ID
+	hashKey, auxKey int
+}
+
+// Shared lookup maps of a generation: exact keys, prefixes, and the
+// pre-keys of hot-drop paths. Keys start with the segment ID.
+const (
+	mapHash   = "hash"
+	mapLPM    = "lpm"
+	mapPreKey = "prekey"
+)
+
+// segmentMaps fills the shared lookup maps with the entries of every hash
+// and LPM segment.
+func (g *gen) segmentMaps() error {
+	g.segID = map[*plan.Segment]uint32{}
+	fam := g.p.Family
+	var segs []*plan.Segment
+	for _, c := range g.p.Chains {
+		for _, s := range c.Segments {
+			if s.Kind == plan.Linear {
+				continue
+			}
+			g.segID[s] = uint32(len(segs) + 1)
+			segs = append(segs, s)
+			if s.Kind == plan.Hash {
+				g.hashKey = max(g.hashKey, keySize(s, fam))
+				if len(s.PreKey) > 0 {
+					g.auxKey = max(g.auxKey, fieldsSize(s.PreKey, fam))
+				}
+			}
+		}
+	}
+	if 4+g.hashKey > maxKey {
+		return fmt.Errorf("a lookup key of %d bytes is longer than the %d the datapath builds", g.hashKey, maxKey-4)
+	}
+	var hash, lpm, aux []ebpf.MapKV
+	for _, s := range segs {
+		id := g.segID[s]
+		for _, e := range s.Entries {
+			v := ruleValue{Rule: uint32(e.Rule.ID), Kind: uint32(e.Rule.Kind)}
+			if e.Rule.Kind == plan.ActJump || e.Rule.Kind == plan.ActGoto {
+				v.Target = uint32(e.Rule.Target)
+			}
+			if s.Kind == plan.LPM {
+				k := make([]byte, 8, 8+len(e.Key))
+				binary.NativeEndian.PutUint32(k, uint32(32+e.PrefixLen))
+				binary.BigEndian.PutUint32(k[4:], id)
+				lpm = append(lpm, ebpf.MapKV{Key: append(k, e.Key...), Value: v})
+				continue
+			}
+			hash = append(hash, ebpf.MapKV{Key: g.idKey(id, g.entryKey(s, s.Key, e), g.hashKey), Value: v})
+		}
+		if s.Kind == plan.Hash && len(s.PreKey) > 0 {
+			seen := map[string]bool{}
+			for _, e := range s.Entries {
+				k := g.idKey(id, g.entryKey(s, s.PreKey, e), g.auxKey)
+				if !seen[string(k)] {
+					seen[string(k)] = true
+					aux = append(aux, ebpf.MapKV{Key: k, Value: uint8(1)})
+				}
+			}
+		}
+	}
+	g.spec.Maps[mapHash] = &ebpf.MapSpec{Name: mapHash, Type: ebpf.Hash, KeySize: uint32(4 + g.hashKey), ValueSize: 12, MaxEntries: uint32(max(1, len(hash))), Contents: hash}
+	g.spec.Maps[mapLPM] = &ebpf.MapSpec{Name: mapLPM, Type: ebpf.LPMTrie, Flags: 1 /* BPF_F_NO_PREALLOC, as LPM tries require */, KeySize: uint32(8 + fam.Bits()/8), ValueSize: 12, MaxEntries: uint32(max(1, len(lpm))), Contents: lpm}
+	g.spec.Maps[mapPreKey] = &ebpf.MapSpec{Name: mapPreKey, Type: ebpf.Hash, KeySize: uint32(4 + g.auxKey), ValueSize: 1, MaxEntries: uint32(max(1, len(aux))), Contents: aux}
+	return nil
+}
+
+// idKey prefixes a key with the segment ID and pads it to size.
+func (g *gen) idKey(id uint32, key []byte, size int) []byte {
+	k := make([]byte, 4+size)
+	binary.NativeEndian.PutUint32(k, id)
+	copy(k[4:], key)
+	return k
+}
+
+// fieldSize is a field's size in the packet context for the family
+// (addresses take the family's length).
+func fieldSize(f plan.Field, fam translator.Family) int {
+	if f == plan.FieldSrc || f == plan.FieldDst {
+		return f.Size(fam)
+	}
+	return fields[f].size
+}
+
+func fieldsSize(fs []plan.Field, fam translator.Family) int {
+	n := 0
+	for _, f := range fs {
+		n += fieldSize(f, fam)
+	}
+	return n
+}
+
+func keySize(s *plan.Segment, fam translator.Family) int { return fieldsSize(s.Key, fam) }
+
+// entryKey converts the given key fields of an entry to the bytes the
+// program builds from the packet context.
+func (g *gen) entryKey(s *plan.Segment, want []plan.Field, e plan.Entry) []byte {
+	fam := g.p.Family
+	wanted := map[plan.Field]bool{}
+	for _, f := range want {
+		wanted[f] = true
+	}
+	var k []byte
+	off := 0
+	for _, f := range s.Key {
+		n := f.Size(fam)
+		if wanted[f] {
+			k = append(k, keyBytes(f, e.Key[off:off+n])...)
+		}
+		off += n
+	}
+	return k
+}
+
+// program builds the entry program (root nil) or the program of one chain.
+func (g *gen) program(k Kind, root *plan.Chain) (*ebpf.ProgramSpec, error) {
+	e := &emitter{}
+	var roots []*plan.Chain
+	name := EntryProgram(k)
+	if root == nil {
+		for _, h := range []translator.Hook{translator.Input, translator.Forward, translator.Output, translator.PreRouting, translator.PostRouting} {
+			if id, ok := g.p.Entry[h]; ok {
+				roots = append(roots, g.p.Chains[id])
+			}
+		}
+		g.entryMain(e, k, roots)
+	} else {
+		name = chainProgram(root.ID, k)
+		roots = []*plan.Chain{root}
+		g.chainMain(e, k, root)
+	}
+	// The chains the program holds as functions: its roots and, through
+	// jumps, every chain that is not a program of its own.
+	in := map[int]bool{}
+	var order []*plan.Chain
+	stubs := map[int]bool{}
+	dyn := false
+	var visit func(c *plan.Chain)
+	visit = func(c *plan.Chain) {
+		if in[c.ID] {
+			return
+		}
+		in[c.ID] = true
+		order = append(order, c)
+		for _, s := range c.Segments {
+			for _, r := range s.Rules {
+				if r.Kind != plan.ActJump && r.Kind != plan.ActGoto {
+					continue
+				}
+				if s.Kind != plan.Linear {
+					dyn = true // the jump's target comes from the lookup
+					continue
+				}
+				callee := g.p.Chains[r.Target]
+				if callee.Program {
+					stubs[callee.ID] = true
+				} else {
+					visit(callee)
+				}
+			}
+		}
+	}
+	for _, r := range roots {
+		visit(r)
+	}
+	for _, c := range order {
+		if err := g.chainFunc(e, k, c); err != nil {
+			return nil, err
+		}
+	}
+	ids := make([]int, 0, len(stubs))
+	for id := range stubs {
+		ids = append(ids, id)
+	}
+	sort.Ints(ids)
+	for _, id := range ids {
+		e.function(fmt.Sprintf("stub%d", id), k, paramCtx, paramPkt)
+		e.emit(
+			asm.LoadMapPtr(asm.R2, 0).WithReference(progsMap(k)),
+			asm.Mov.Imm(asm.R3, int32(id)),
+			asm.FnTailCall.Call(),
+		)
+		e.ret(verdictError)
+	}
+	if dyn {
+		e.function("stubdyn", k, paramCtx, paramPkt, paramSlot)
+		e.emit(
+			asm.LoadMapPtr(asm.R2, 0).WithReference(progsMap(k)),
+			asm.FnTailCall.Call(),
+		)
+		e.ret(verdictError)
+	}
+	return &ebpf.ProgramSpec{Name: name, Type: k.progType(), License: "GPL", Instructions: prune(e.insns)}, nil
+}
+
+func funcName(c *plan.Chain) string { return fmt.Sprintf("c%d", c.ID) }
+
+// lookupPkt puts the packet context in r7, or returns onNull from the
+// program.
+func lookupPkt(e *emitter, onNull int32) {
+	l := e.newLabel("pktok")
+	e.emit(
+		asm.StoreImm(asm.R10, stackCounterKey, 0, asm.Word),
+		asm.LoadMapPtr(asm.R1, 0).WithReference(mapPkt),
+		asm.Mov.Reg(asm.R2, asm.R10),
+		asm.Add.Imm(asm.R2, stackCounterKey),
+		asm.FnMapLookupElem.Call(),
+		asm.JNE.Imm(asm.R0, 0, l),
+	)
+	e.ret(onNull)
+	e.mark(l)
+	e.emit(asm.Mov.Reg(asm.R7, asm.R0))
+}
+
+// entryMain is the entry program's main function: interface bits, the
+// hook's built-in chain, its policy, and the action code.
+func (g *gen) entryMain(e *emitter, k Kind, roots []*plan.Chain) {
+	e.function("main", k, paramCtx)
+	e.emit(asm.Mov.Reg(asm.R6, asm.R1))
+	lookupPkt(e, k.pass())
+	if len(g.p.Ifaces) > 0 {
+		for _, f := range []struct{ idx, bits int16 }{{offInIfidx, offInBits}, {offOutIfidx, offOutBits}} {
+			none := e.newLabel("noif")
+			done := e.newLabel("ifdone")
+			e.emit(
+				asm.LoadMem(asm.R1, asm.R7, f.idx, asm.Word),
+				asm.StoreMem(asm.R10, stackCounterKey, asm.R1, asm.Word),
+				asm.LoadMapPtr(asm.R1, 0).WithReference(mapIfaces),
+				asm.Mov.Reg(asm.R2, asm.R10),
+				asm.Add.Imm(asm.R2, stackCounterKey),
+				asm.FnMapLookupElem.Call(),
+				asm.JEq.Imm(asm.R0, 0, none),
+				asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
+				asm.StoreMem(asm.R7, f.bits, asm.R1, asm.DWord),
+				asm.Ja.Label(done),
+			)
+			e.mark(none)
+			e.emit(asm.Mov.Imm(asm.R1, 0), asm.StoreMem(asm.R7, f.bits, asm.R1, asm.DWord))
+			e.mark(done)
+		}
+	}
+	verdict := e.newLabel("verdict")
+	e.emit(asm.LoadMem(asm.R1, asm.R7, offHook, asm.Byte))
+	labels := map[int]string{}
+	for _, c := range roots {
+		labels[c.ID] = e.newLabel("hook")
+		e.emit(asm.JEq.Imm(asm.R1, int32(c.Hook)+1, labels[c.ID]))
+	}
+	e.ret(k.pass()) // a hook this table has no chain for
+	for _, c := range roots {
+		e.mark(labels[c.ID])
+		e.emit(
+			asm.Mov.Reg(asm.R1, asm.R6),
+			asm.Mov.Reg(asm.R2, asm.R7),
+			asm.Call.Label(funcName(c)),
+			asm.JNE.Imm(asm.R0, verdictContinue, verdict),
+		)
+		g.count(e, c.PolicyID)
+		if c.Policy == plan.ActDrop {
+			e.emit(asm.Mov.Imm(asm.R0, verdictDrop))
+		} else {
+			e.emit(asm.Mov.Imm(asm.R0, verdictAccept))
+		}
+		e.emit(asm.Ja.Label(verdict))
+	}
+	e.mark(verdict)
+	errLabel := e.newLabel("err")
+	e.emit(asm.JEq.Imm(asm.R0, verdictError, errLabel))
+	dropIt := e.newLabel("drop")
+	e.emit(asm.JNE.Imm(asm.R0, verdictAccept, dropIt))
+	e.ret(k.pass())
+	e.mark(errLabel)
+	g.count(e, g.p.Counters()) // the error slot
+	e.mark(dropIt)
+	e.ret(k.drop())
+}
+
+// chainMain is the main function of a chain's own program.
+func (g *gen) chainMain(e *emitter, k Kind, c *plan.Chain) {
+	e.function("main", k, paramCtx)
+	e.emit(asm.Mov.Reg(asm.R6, asm.R1))
+	lookupPkt(e, verdictError)
+	e.emit(
+		asm.Mov.Reg(asm.R1, asm.R6),
+		asm.Mov.Reg(asm.R2, asm.R7),
+		asm.Call.Label(funcName(c)),
+		asm.Return(),
+	)
+}
+
+// count adds the packet to a constant counter slot.
+func (g *gen) count(e *emitter, slot int) {
+	e.emit(asm.StoreImm(asm.R10, stackCounterKey, int64(slot), asm.Word))
+	g.countAt(e)
+}
+
+// countReg adds the packet to the counter slot held in reg (not r1-r5).
+func (g *gen) countReg(e *emitter, reg asm.Register) {
+	e.emit(asm.StoreMem(asm.R10, stackCounterKey, reg, asm.Word))
+	g.countAt(e)
+}
+
+func (g *gen) countAt(e *emitter) {
+	skip := e.newLabel("nocnt")
+	e.emit(
+		asm.LoadMapPtr(asm.R1, 0).WithReference(mapCounters),
+		asm.Mov.Reg(asm.R2, asm.R10),
+		asm.Add.Imm(asm.R2, stackCounterKey),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, skip),
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
+		asm.Add.Imm(asm.R1, 1),
+		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
+		asm.LoadMem(asm.R2, asm.R7, offBytes, asm.Word),
+		asm.LoadMem(asm.R1, asm.R0, 8, asm.DWord),
+		asm.Add.Reg(asm.R1, asm.R2),
+		asm.StoreMem(asm.R0, 8, asm.R1, asm.DWord),
+	)
+	e.mark(skip)
+}

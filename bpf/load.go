@@ -1,0 +1,191 @@
+package bpf
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/bpftables/bpftables/translator"
+)
+
+// Datapath is the part of the datapath in the kernel that outlives
+// generations: the packet context, the config, the root program arrays
+// and the hook programs. Its zero value is not usable; see NewDatapath.
+type Datapath struct {
+	Pkt    *ebpf.Map
+	Config *ebpf.Map
+	Root   map[Kind]*ebpf.Map
+	// Hooks are the hook programs by variant.
+	Hooks map[HookSpec]*ebpf.Program
+}
+
+// HookSpecs lists the hook program variants of the kinds.
+func HookSpecs(kinds ...Kind) []HookSpec {
+	var hs []HookSpec
+	for _, k := range kinds {
+		points := []HookPoint{Ingress, Egress}
+		if k == XDP {
+			points = []HookPoint{XDPIngress}
+		}
+		for _, p := range points {
+			hs = append(hs, HookSpec{Point: p, L2: 14}, HookSpec{Point: p, L2: 0})
+		}
+	}
+	return hs
+}
+
+// NewDatapath creates the stable maps and loads the hook programs of the
+// kinds. Close releases what was created.
+func NewDatapath(kinds ...Kind) (*Datapath, error) {
+	d := &Datapath{Root: map[Kind]*ebpf.Map{}, Hooks: map[HookSpec]*ebpf.Program{}}
+	var err error
+	if d.Pkt, err = ebpf.NewMap(PacketMapSpec()); err != nil {
+		return nil, fmt.Errorf("packet context map: %w", err)
+	}
+	if d.Config, err = ebpf.NewMap(ConfigMapSpec()); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("config map: %w", err)
+	}
+	for _, k := range kinds {
+		if d.Root[k], err = ebpf.NewMap(RootMapSpec(k)); err != nil {
+			d.Close()
+			return nil, fmt.Errorf("root program array: %w", err)
+		}
+	}
+	for _, h := range HookSpecs(kinds...) {
+		spec := &ebpf.CollectionSpec{
+			Maps: map[string]*ebpf.MapSpec{
+				mapPkt: PacketMapSpec(), mapConfig: ConfigMapSpec(), rootMap(h.Point.kind()): RootMapSpec(h.Point.kind()),
+			},
+			Programs: map[string]*ebpf.ProgramSpec{h.Name(): HookProgram(h)},
+		}
+		coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: map[string]*ebpf.Map{
+			mapPkt: d.Pkt, mapConfig: d.Config, rootMap(h.Point.kind()): d.Root[h.Point.kind()],
+		}})
+		if err != nil {
+			d.Close()
+			return nil, fmt.Errorf("hook program %s: %w", h.Name(), verifierDetail(err))
+		}
+		d.Hooks[h] = coll.DetachProgram(h.Name())
+		coll.Close()
+	}
+	return d, nil
+}
+
+// Close releases the datapath's maps and programs held by this process.
+func (d *Datapath) Close() {
+	for _, p := range d.Hooks {
+		p.Close()
+	}
+	for _, m := range d.Root {
+		m.Close()
+	}
+	if d.Config != nil {
+		d.Config.Close()
+	}
+	if d.Pkt != nil {
+		d.Pkt.Close()
+	}
+}
+
+// Generation is a loaded generation.
+type Generation struct {
+	Spec *GenerationSpec
+	Coll *ebpf.Collection
+}
+
+// Close releases the generation's programs and maps held by this process.
+func (g *Generation) Close() { g.Coll.Close() }
+
+// Load loads a generation: every map created and filled, every program
+// verified, the program arrays filled. Nothing in force changes.
+func (d *Datapath) Load(spec *GenerationSpec) (*Generation, error) {
+	coll, err := ebpf.NewCollectionWithOptions(spec.Collection, ebpf.CollectionOptions{
+		MapReplacements: map[string]*ebpf.Map{mapPkt: d.Pkt},
+	})
+	if err != nil {
+		return nil, verifierDetail(err)
+	}
+	return &Generation{Spec: spec, Coll: coll}, nil
+}
+
+// verifierDetail adds the verifier's log to an error that has one.
+func verifierDetail(err error) error {
+	var ve *ebpf.VerifierError
+	if errors.As(err, &ve) {
+		return fmt.Errorf("%w\n%+v", err, ve)
+	}
+	return err
+}
+
+// familySlot is a family's slot in the root program arrays.
+func familySlot(f translator.Family) uint32 {
+	if f == translator.IPv6 {
+		return 1
+	}
+	return 0
+}
+
+// Swap makes the generation the one in force for its family: one update
+// of the root program array slot per kind.
+func (d *Datapath) Swap(g *Generation) error {
+	for _, k := range g.Spec.Kinds {
+		root, ok := d.Root[k]
+		if !ok {
+			return fmt.Errorf("the datapath has no %s root", k)
+		}
+		if err := root.Put(familySlot(g.Spec.Family), g.Coll.Programs[EntryProgram(k)]); err != nil {
+			return fmt.Errorf("switching the %s root to the new generation: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// SetIfaces fills the generation's interface map: for each interface
+// index, the bits of the plan's patterns its name matches; index 0 (no
+// interface) matches the patterns that match an empty name.
+func (g *Generation) SetIfaces(names map[uint32]string) error {
+	m := g.Coll.Maps[mapIfaces]
+	pats := g.Spec.Plan.Ifaces
+	put := func(idx uint32, name string) error {
+		var bits uint64
+		for i, p := range pats {
+			if translator.IfaceMatch(p, name) {
+				bits |= 1 << i
+			}
+		}
+		return m.Put(idx, bits)
+	}
+	if err := put(0, ""); err != nil {
+		return err
+	}
+	for idx, name := range names {
+		if err := put(idx, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Counter is a packet and byte count.
+type Counter struct{ Packets, Bytes uint64 }
+
+// Counters reads the generation's counters, summed over the CPUs: one per
+// plan counter slot, then the failed-tail-call slot.
+func (g *Generation) Counters() ([]Counter, error) {
+	m := g.Coll.Maps[mapCounters]
+	n := int(m.MaxEntries())
+	out := make([]Counter, n)
+	var per []Counter
+	for i := 0; i < n; i++ {
+		if err := m.Lookup(uint32(i), &per); err != nil {
+			return nil, fmt.Errorf("counter %d: %w", i, err)
+		}
+		for _, c := range per {
+			out[i].Packets += c.Packets
+			out[i].Bytes += c.Bytes
+		}
+	}
+	return out, nil
+}
