@@ -158,6 +158,11 @@ func (m *Hashlimit) parseBytes(rate string) (ok bool, err error) {
 	if !valid || cost == 0 {
 		return false, Errorf("Rate too high \"%s\"", rate)
 	}
+	// Below one unit of the kernel's byte cost, iptables keeps a rate it
+	// prints as 0b/s, which does not parse back: refuse it.
+	if hashlimitCostToBytes(cost) == 0 {
+		return false, Errorf("Rate too low \"%s\" (the smallest byte rate is %db/s)", rate, 1<<hashlimitByteShift)
+	}
 	m.mult = hashlimitByteExpire
 	m.Avg = cost
 	return true, nil
