@@ -59,6 +59,9 @@ func FuzzRestore(f *testing.F) {
 			t.Fatal(err)
 		}
 		again, err := iptables.Restore(translator.NewRuleset(fam), strings.NewReader(first.String()), iptables.RestoreOptions{KeepCounters: true})
+		if err != nil && savedHexTooLong(err) {
+			return // iptables itself cannot re-read this; see savedHexTooLong
+		}
 		if err != nil {
 			t.Fatalf("printed form does not parse: %v\ninput:\n%q\nprinted:\n%s", err, input, first.String())
 		}
@@ -68,6 +71,22 @@ func FuzzRestore(f *testing.F) {
 			t.Fatalf("print/parse is not the identity\ninput:\n%q\nfirst:\n%s\nsecond:\n%s", input, first.String(), second.String())
 		}
 	})
+}
+
+// savedHexTooLong reports the one printed form iptables cannot read back:
+// a 128-byte string pattern with an unprintable byte saves as
+// --hex-string "|…|", and parse_hex_string still has the closing '|' to
+// read when the pattern is already full, so it says "STRING too long".
+// iptables-legacy 1.8.9 fails the same way on its own save output; we keep
+// the same bytes rather than save something iptables would not.
+func savedHexTooLong(err error) bool {
+	msg := err.Error()
+	i := strings.Index(msg, `STRING too long "|`)
+	if i < 0 || !strings.HasSuffix(msg, `|"`) {
+		return false
+	}
+	hex := msg[i+len(`STRING too long "|`) : len(msg)-2]
+	return len(hex) == 2*128 && strings.Trim(hex, "0123456789abcdef") == ""
 }
 
 // seedTestFile adds each test line of an iptables .t file as a one-rule
