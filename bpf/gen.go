@@ -78,6 +78,14 @@ type ruleValue struct {
 	Target uint32
 }
 
+func (v ruleValue) bytes() []byte {
+	b := make([]byte, 12)
+	binary.NativeEndian.PutUint32(b, v.Rule)
+	binary.NativeEndian.PutUint32(b[4:], v.Kind)
+	binary.NativeEndian.PutUint32(b[8:], v.Target)
+	return b
+}
+
 // GenerationSpec is one generation of one family before loading: the
 // programs and maps, with map contents.
 type GenerationSpec struct {
@@ -90,6 +98,22 @@ type GenerationSpec struct {
 	Collection *ebpf.CollectionSpec
 	// ErrorCounter is the counter slot that counts failed tail calls.
 	ErrorCounter int
+	// Fill holds the contents of the exact-key maps, loaded in one batch
+	// each after the maps are created (element by element, a large
+	// ruleset's entries cost a system call each).
+	Fill map[string]Batch
+}
+
+// Batch is the keys and values of a map, packed end to end.
+type Batch struct {
+	Keys, Values []byte
+	Count        int
+}
+
+func (b *Batch) add(k, v []byte) {
+	b.Keys = append(b.Keys, k...)
+	b.Values = append(b.Values, v...)
+	b.Count++
 }
 
 // EntryProgram names the program the root array slot points to.
@@ -131,7 +155,7 @@ func Generate(p *plan.Plan, kinds ...Kind) (*GenerationSpec, error) {
 			progs.Contents = append(progs.Contents, ebpf.MapKV{Key: uint32(c.ID), Value: name})
 		}
 	}
-	return &GenerationSpec{Family: p.Family, Plan: p, Kinds: kinds, Collection: g.spec, ErrorCounter: errSlot}, nil
+	return &GenerationSpec{Family: p.Family, Plan: p, Kinds: kinds, Collection: g.spec, ErrorCounter: errSlot, Fill: g.fill}, nil
 }
 
 // PacketMapSpec is the packet context map: one per-CPU entry.
@@ -147,6 +171,7 @@ type gen struct {
 	segID map[*plan.Segment]uint32
 	// key sizes of the shared maps, without the segment ID
 	hashKey, auxKey int
+	fill            map[string]Batch
 }
 
 // Shared lookup maps of a generation: exact keys, prefixes, and the
@@ -181,7 +206,8 @@ func (g *gen) segmentMaps() error {
 	if 4+g.hashKey > maxKey {
 		return fmt.Errorf("a lookup key of %d bytes is longer than the %d the datapath builds", g.hashKey, maxKey-4)
 	}
-	var hash, lpm, aux []ebpf.MapKV
+	var hash, aux Batch
+	var lpm []ebpf.MapKV
 	for _, s := range segs {
 		id := g.segID[s]
 		for _, e := range s.Entries {
@@ -196,7 +222,7 @@ func (g *gen) segmentMaps() error {
 				lpm = append(lpm, ebpf.MapKV{Key: append(k, e.Key...), Value: v})
 				continue
 			}
-			hash = append(hash, ebpf.MapKV{Key: g.idKey(id, g.entryKey(s, s.Key, e), g.hashKey), Value: v})
+			hash.add(g.idKey(id, g.entryKey(s, s.Key, e), g.hashKey), v.bytes())
 		}
 		if s.Kind == plan.Hash && len(s.PreKey) > 0 {
 			seen := map[string]bool{}
@@ -204,14 +230,15 @@ func (g *gen) segmentMaps() error {
 				k := g.idKey(id, g.entryKey(s, s.PreKey, e), g.auxKey)
 				if !seen[string(k)] {
 					seen[string(k)] = true
-					aux = append(aux, ebpf.MapKV{Key: k, Value: uint8(1)})
+					aux.add(k, []byte{1})
 				}
 			}
 		}
 	}
-	g.spec.Maps[mapHash] = &ebpf.MapSpec{Name: mapHash, Type: ebpf.Hash, KeySize: uint32(4 + g.hashKey), ValueSize: 12, MaxEntries: uint32(max(1, len(hash))), Contents: hash}
+	g.spec.Maps[mapHash] = &ebpf.MapSpec{Name: mapHash, Type: ebpf.Hash, KeySize: uint32(4 + g.hashKey), ValueSize: 12, MaxEntries: uint32(max(1, hash.Count))}
 	g.spec.Maps[mapLPM] = &ebpf.MapSpec{Name: mapLPM, Type: ebpf.LPMTrie, Flags: 1 /* BPF_F_NO_PREALLOC, as LPM tries require */, KeySize: uint32(8 + fam.Bits()/8), ValueSize: 12, MaxEntries: uint32(max(1, len(lpm))), Contents: lpm}
-	g.spec.Maps[mapPreKey] = &ebpf.MapSpec{Name: mapPreKey, Type: ebpf.Hash, KeySize: uint32(4 + g.auxKey), ValueSize: 1, MaxEntries: uint32(max(1, len(aux))), Contents: aux}
+	g.spec.Maps[mapPreKey] = &ebpf.MapSpec{Name: mapPreKey, Type: ebpf.Hash, KeySize: uint32(4 + g.auxKey), ValueSize: 1, MaxEntries: uint32(max(1, aux.Count))}
+	g.fill = map[string]Batch{mapHash: hash, mapPreKey: aux}
 	return nil
 }
 

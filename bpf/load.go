@@ -3,6 +3,8 @@ package bpf
 import (
 	"errors"
 	"fmt"
+	"reflect"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 
@@ -107,6 +109,18 @@ func (d *Datapath) Load(spec *GenerationSpec) (*Generation, error) {
 	if err != nil {
 		return nil, verifierDetail(err)
 	}
+	for name, b := range spec.Fill {
+		if b.Count == 0 {
+			continue
+		}
+		m := coll.Maps[name]
+		keys := rows(b.Keys, int(m.KeySize()), b.Count)
+		values := rows(b.Values, int(m.ValueSize()), b.Count)
+		if _, err := m.BatchUpdate(keys, values, nil); err != nil {
+			coll.Close()
+			return nil, fmt.Errorf("filling map %s with %d entries: %w", name, b.Count, err)
+		}
+	}
 	return &Generation{Spec: spec, Coll: coll}, nil
 }
 
@@ -188,4 +202,13 @@ func (g *Generation) Counters() ([]Counter, error) {
 		}
 	}
 	return out, nil
+}
+
+// rows views packed bytes as a slice of count arrays of size bytes, the
+// shape BatchUpdate takes keys and values in.
+func rows(b []byte, size, count int) any {
+	t := reflect.SliceOf(reflect.ArrayOf(size, reflect.TypeOf(byte(0))))
+	s := reflect.MakeSlice(t, count, count)
+	copy(unsafe.Slice((*byte)(s.UnsafePointer()), size*count), b)
+	return s.Interface()
 }

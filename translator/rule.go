@@ -1,8 +1,8 @@
 package translator
 
 import (
-	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 )
 
@@ -64,9 +64,9 @@ func (a AddrMask) String() string {
 		mask = zeroLike(addr)
 	}
 	if n := MaskLen(mask); n >= 0 {
-		return fmt.Sprintf("%s/%d", InetNtop(addr), n)
+		return InetNtop(addr) + "/" + strconv.Itoa(n)
 	}
-	return fmt.Sprintf("%s/%s", InetNtop(addr), InetNtop(mask))
+	return InetNtop(addr) + "/" + InetNtop(mask)
 }
 
 // MaskLen returns the prefix length of a contiguous mask, or -1.
@@ -214,7 +214,10 @@ func saveAddr(b *strings.Builder, letter byte, a AddrMask, inv bool, f Family) {
 	if inv {
 		b.WriteString(" !")
 	}
-	fmt.Fprintf(b, " -%c %s", letter, a)
+	b.WriteString(" -")
+	b.WriteByte(letter)
+	b.WriteByte(' ')
+	b.WriteString(a.String())
 }
 
 func saveIface(b *strings.Builder, letter byte, name string, inv bool) {
@@ -224,7 +227,10 @@ func saveIface(b *strings.Builder, letter byte, name string, inv bool) {
 	if inv {
 		b.WriteString(" !")
 	}
-	fmt.Fprintf(b, " -%c %s", letter, name)
+	b.WriteString(" -")
+	b.WriteByte(letter)
+	b.WriteByte(' ')
+	b.WriteString(name)
 }
 
 // Equal reports whether two rules are the same rule, as `iptables -D` and

@@ -3,6 +3,7 @@ package plan
 import (
 	"bytes"
 	"fmt"
+	"sort"
 
 	"github.com/bpftables/bpftables/translator"
 )
@@ -90,7 +91,7 @@ func (p *Plan) lower(c *Chain, index int, r *translator.Rule) (*Rule, error) {
 	if err != nil {
 		return nil, err
 	}
-	pr := &Rule{ID: len(p.Rules), Chain: c.ID, Index: index, Line: r.Line, Spec: r.Spec(p.Family), Tests: tests}
+	pr := &Rule{ID: len(p.Rules), Chain: c.ID, Index: index, Line: r.Line, Source: r, Tests: tests}
 	switch tg := r.Target.(type) {
 	case nil:
 		pr.Kind = ActContinue
@@ -156,24 +157,40 @@ func prefixLen(t Test) int {
 	return n
 }
 
-// testKey encodes a test for comparing tests of different rules.
-func testKey(t Test) string {
-	return fmt.Sprintf("%d/%d/%x/%x/%x/%x/%v/%d/%v/%v", t.Field, t.Op, t.Value, t.Mask, t.Lo, t.Hi, t.Ranges, t.Pattern, t.Invert, t.HotDrop)
+// appendTest encodes a test, to compare the tests of different rules.
+func appendTest(b []byte, t Test) []byte {
+	b = append(b, byte(t.Field), byte(t.Op), byte(t.Pattern), byte(t.Pattern>>8))
+	flags := byte(0)
+	if t.Invert {
+		flags |= 1
+	}
+	if t.HotDrop {
+		flags |= 2
+	}
+	b = append(b, flags)
+	for _, v := range [][]byte{t.Value, t.Mask, t.Lo, t.Hi} {
+		b = append(b, byte(len(v)))
+		b = append(b, v...)
+	}
+	b = append(b, byte(len(t.Ranges)), byte(len(t.Ranges)>>8))
+	for _, r := range t.Ranges {
+		b = append(b, byte(r[0]>>8), byte(r[0]), byte(r[1]>>8), byte(r[1]))
+	}
+	return b
 }
 
 // shape describes a rule with the key tests (hash) or the prefix test
 // (LPM) blanked out: rules of one segment have one shape.
 func shape(tests []Test, blank func(Test) bool) string {
-	var b bytes.Buffer
+	b := make([]byte, 0, 64)
 	for _, t := range tests {
 		if blank(t) {
-			fmt.Fprintf(&b, "[%s]", t.Field)
+			b = append(b, 0xff, byte(t.Field))
 		} else {
-			b.WriteString(testKey(t))
+			b = appendTest(b, t)
 		}
-		b.WriteByte(';')
 	}
-	return b.String()
+	return string(b)
 }
 
 func segment(rules []*Rule, opts Options) []*Segment {
@@ -189,7 +206,12 @@ func segment(rules []*Rule, opts Options) []*Segment {
 		var best *Segment
 		if !opts.LinearOnly {
 			h := hashRun(rules[i:])
-			l := lpmRun(rules[i:])
+			var l *Segment
+			// An LPM run can only be longer than a hash run that stops at
+			// a rule of the same LPM shape.
+			if h == nil || len(h.Rules) < opts.MinRun || i+len(h.Rules) < len(rules) && lpmShape(rules[i]) != "" && lpmShape(rules[i]) == lpmShape(rules[i+len(h.Rules)]) {
+				l = lpmRun(rules[i:])
+			}
 			switch {
 			case h != nil && (l == nil || len(h.Rules) >= len(l.Rules)):
 				best = h
@@ -293,22 +315,71 @@ func hashRun(rules []*Rule) *Segment {
 	return seg
 }
 
+// lpmShape is the shape of a rule with its one prefix test blanked out,
+// or "" when it has no single prefix test.
+func lpmShape(r *Rule) string {
+	n := 0
+	for _, t := range r.Tests {
+		if prefixLen(t) >= 0 {
+			n++
+		}
+	}
+	if n != 1 {
+		return ""
+	}
+	return shape(r.Tests, func(t Test) bool { return prefixLen(t) >= 0 })
+}
+
+// lpmPrefix is one rule's prefix in an LPM run.
+type lpmPrefix struct {
+	value []byte
+	plen  int
+	idx   int // position in the run
+	rule  *Rule
+}
+
 // lpmRun returns the longest LPM segment starting at rules[0], or nil.
 func lpmRun(rules []*Rule) *Segment {
-	pos := -1
+	sh := lpmShape(rules[0])
+	if sh == "" {
+		return nil
+	}
+	pos := 0
 	for i, t := range rules[0].Tests {
 		if prefixLen(t) >= 0 {
-			if pos >= 0 {
-				return nil // two prefix tests: not one field
-			}
 			pos = i
 		}
 	}
-	if pos < 0 {
+	field := rules[0].Tests[pos].Field
+	var cands []lpmPrefix
+	for i, r := range rules {
+		if i > 0 && lpmShape(r) != sh {
+			break
+		}
+		t := r.Tests[pos]
+		cands = append(cands, lpmPrefix{value: t.Value, plen: prefixLen(t), idx: i, rule: r})
+	}
+	// Prefixes either nest or are disjoint. Longest-prefix lookup is
+	// first-match only while no rule that goes on after matching (no
+	// target, a jump) nests with another: the run ends at the later rule of
+	// the first such pair.
+	end := len(cands)
+	sweepPrefixes(cands, func(p lpmPrefix, minAll, minGoesOn int) {
+		v := -1
+		switch {
+		case !p.rule.Kind.Terminal() && minAll >= 0:
+			v = max(p.idx, minAll)
+		case minGoesOn >= 0:
+			v = max(p.idx, minGoesOn)
+		}
+		if v >= 0 && v < end {
+			end = v
+		}
+	})
+	if end == 0 {
 		return nil
 	}
-	field := rules[0].Tests[pos].Field
-	sh := shape(rules[0].Tests, func(t Test) bool { return prefixLen(t) >= 0 })
+	run := cands[:end]
 	first, _ := hotDropSpan(rules[0].Tests)
 	seg := &Segment{Kind: LPM, Key: []Field{field}}
 	if first >= 0 && pos < first {
@@ -319,101 +390,82 @@ func lpmRun(rules []*Rule) *Segment {
 			seg.Common = append(seg.Common, t)
 		}
 	}
-	trie := newPrefixTrie()
-	for _, r := range rules {
-		if shape(r.Tests, func(t Test) bool { return prefixLen(t) >= 0 }) != sh {
-			break
-		}
-		t := r.Tests[pos]
-		plen := prefixLen(t)
-		if !trie.add(t.Value, plen, r) {
-			break
-		}
-		seg.Rules = append(seg.Rules, r)
+	for _, p := range run {
+		seg.Rules = append(seg.Rules, p.rule)
 	}
-	seg.Entries = trie.entries()
+	// Each distinct prefix selects the first rule among it and the
+	// prefixes that contain it; a repeated prefix is never reached.
+	seen := map[string]bool{}
+	sweepPrefixes(run, func(p lpmPrefix, minAll, _ int) {
+		k := string(p.value) + string(rune(p.plen))
+		if seen[k] {
+			return // the same prefix again: never reached
+		}
+		seen[k] = true
+		best := p.rule
+		if minAll >= 0 && run[minAll].idx < p.idx {
+			best = run[minAll].rule
+		}
+		seg.Entries = append(seg.Entries, Entry{Key: p.value, PrefixLen: p.plen, Rule: best})
+	})
 	return seg
 }
 
-// prefixTrie holds the prefixes of an LPM run, a binary trie by address
-// bit. It keeps the run first-match: a rule that goes on after matching (no
-// target, a jump) may overlap no other prefix of the run, since the packet
-// would then have to go on to the other rule too.
-type prefixTrie struct {
-	root  trieNode
-	count int
+// sweepPrefixes visits the prefixes in address order, each after the ones
+// that contain it, and tells for each the smallest run position among the
+// prefixes containing it (-1 for none), in all and among rules that go on
+// after matching.
+func sweepPrefixes(ps []lpmPrefix, visit func(p lpmPrefix, minAll, minGoesOn int)) {
+	order := make([]int, len(ps))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool {
+		pa, pb := ps[order[a]], ps[order[b]]
+		if c := bytes.Compare(pa.value, pb.value); c != 0 {
+			return c < 0
+		}
+		return pa.plen < pb.plen
+	})
+	type open struct {
+		p                 lpmPrefix
+		minAll, minGoesOn int // over this prefix and those containing it
+	}
+	var stack []open
+	for _, i := range order {
+		p := ps[i]
+		for len(stack) > 0 && !containsPrefix(stack[len(stack)-1].p, p) {
+			stack = stack[:len(stack)-1]
+		}
+		minAll, minGoesOn := -1, -1
+		if len(stack) > 0 {
+			minAll, minGoesOn = stack[len(stack)-1].minAll, stack[len(stack)-1].minGoesOn
+		}
+		visit(p, minAll, minGoesOn)
+		o := open{p: p, minAll: minAll, minGoesOn: minGoesOn}
+		if o.minAll < 0 || p.idx < o.minAll {
+			o.minAll = p.idx
+		}
+		if !p.rule.Kind.Terminal() && (o.minGoesOn < 0 || p.idx < o.minGoesOn) {
+			o.minGoesOn = p.idx
+		}
+		stack = append(stack, o)
+	}
 }
-
-type trieNode struct {
-	child [2]*trieNode
-	rule  *Rule // the first rule with exactly this prefix, if any
-	value []byte
-	plen  int
-	// below counts the prefixes at or below the node; goesOn those whose
-	// rule is not terminal.
-	below, goesOn int
-}
-
-func newPrefixTrie() *prefixTrie { return &prefixTrie{} }
 
 func bit(b []byte, i int) int { return int(b[i/8]>>(7-i%8)) & 1 }
 
-// add adds a rule's prefix, or reports false when the run must end before
-// the rule.
-func (t *prefixTrie) add(value []byte, plen int, r *Rule) bool {
-	n := &t.root
-	path := []*trieNode{n}
-	for i := 0; i < plen; i++ {
-		if n.rule != nil && !n.rule.Kind.Terminal() {
-			return false // a shorter prefix that goes on contains this one
-		}
-		b := bit(value, i)
-		if n.child[b] == nil {
-			n.child[b] = &trieNode{}
-		}
-		n = n.child[b]
-		path = append(path, n)
+// containsPrefix reports whether prefix a contains (or equals) b.
+func containsPrefix(a, b lpmPrefix) bool {
+	if a.plen > b.plen {
+		return false
 	}
-	if n.goesOn > 0 {
-		return false // this prefix contains, or is, one that goes on
-	}
-	if n.rule != nil {
-		return true // the same prefix with an earlier terminal rule: never reached
-	}
-	if !r.Kind.Terminal() && n.below > 0 {
-		return false // it goes on, and longer prefixes lie inside it
-	}
-	n.rule, n.value, n.plen = r, value, plen
-	t.count++
-	for _, p := range path {
-		p.below++
-		if !r.Kind.Terminal() {
-			p.goesOn++
+	for i := 0; i < a.plen; i++ {
+		if bit(a.value, i) != bit(b.value, i) {
+			return false
 		}
 	}
 	return true
-}
-
-// entries returns one entry per prefix, carrying the first rule among the
-// prefix and every prefix that contains it, in address order.
-func (t *prefixTrie) entries() []Entry {
-	es := make([]Entry, 0, t.count)
-	var walk func(n *trieNode, best *Rule)
-	walk = func(n *trieNode, best *Rule) {
-		if n.rule != nil {
-			if best == nil || n.rule.ID < best.ID {
-				best = n.rule
-			}
-			es = append(es, Entry{Key: n.value, PrefixLen: n.plen, Rule: best})
-		}
-		for _, c := range n.child {
-			if c != nil {
-				walk(c, best)
-			}
-		}
-	}
-	walk(&t.root, nil)
-	return es
 }
 
 // place decides which user chains run as programs of their own.

@@ -114,7 +114,7 @@ func be(v uint64, n int) []byte {
 // lowerRule lowers the header and matches of a rule, in the order
 // ip_packet_match and the match loop of ipt_do_table evaluate them.
 func lowerRule(r *translator.Rule, fam translator.Family, ifaces *[]string) ([]Test, error) {
-	b := &Builder{Family: fam, match: "", ifaces: ifaces}
+	b := &Builder{Family: fam, match: "", ifaces: ifaces, tests: make([]Test, 0, 8)}
 	addr := func(f Field, a translator.AddrMask, inv bool) {
 		if a.IsAny() && !inv {
 			return

@@ -156,9 +156,10 @@ type Rule struct {
 	Chain int // chain ID
 	Index int // 1-based position in its chain
 	// Line is the input line the rule came from, 0 if unknown.
-	Line  int
-	Spec  string // the rule as iptables-save prints it after "-A CHAIN"
-	Tests []Test
+	Line int
+	// Source is the rule the plan was built from.
+	Source *translator.Rule
+	Tests  []Test
 	Action
 }
 

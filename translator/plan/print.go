@@ -124,7 +124,7 @@ func (p *Plan) Print(w io.Writer) {
 			case Linear:
 				fmt.Fprintf(w, "  segment %d: linear, %d rules\n", i+1, len(s.Rules))
 				for _, r := range s.Rules {
-					fmt.Fprintf(w, "    rule %d (counter %d):%s => %s\n", r.Index, r.ID, r.Spec, r.describe(p))
+					fmt.Fprintf(w, "    rule %d (counter %d):%s => %s\n", r.Index, r.ID, r.Source.Spec(p.Family), r.describe(p))
 					for _, t := range r.Tests {
 						fmt.Fprintf(w, "      %s\n", t)
 					}
@@ -150,7 +150,7 @@ func (p *Plan) Print(w io.Writer) {
 				fmt.Fprintf(w, "    hot drop needs a rule with the packet's %s\n", strings.Join(keys, ","))
 			}
 			for _, r := range s.Rules {
-				fmt.Fprintf(w, "    rule %d (counter %d):%s => %s\n", r.Index, r.ID, r.Spec, r.describe(p))
+				fmt.Fprintf(w, "    rule %d (counter %d):%s => %s\n", r.Index, r.ID, r.Source.Spec(p.Family), r.describe(p))
 			}
 			for _, e := range s.Entries {
 				fmt.Fprintf(w, "    entry %s -> rule %d\n", s.keyString(e, p.Family), e.Rule.Index)
