@@ -1,0 +1,145 @@
+// Package benchmarks measures bpftables: the per-packet cost of the
+// compiled programs (BPF_PROG_TEST_RUN), load times, and - side by side
+// with iptables-legacy, iptables-nft and nftables - throughput. It reports
+// figures; it asserts none.
+package benchmarks
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/bpftables/bpftables/bpf"
+	"github.com/bpftables/bpftables/rulesets"
+	"github.com/bpftables/bpftables/translator"
+	"github.com/bpftables/bpftables/translator/iptables"
+	"github.com/bpftables/bpftables/translator/packet"
+	"github.com/bpftables/bpftables/translator/plan"
+	_ "github.com/bpftables/bpftables/translator/xt" // the extensions
+)
+
+// CostResult is the per-packet cost of one generated ruleset.
+type CostResult struct {
+	Family string  `json:"family"`
+	N      int     `json:"rules"`
+	NsPkt  float64 `json:"ns_per_packet"`
+	// Load is the time from iptables-restore text to a loaded, swapped-in
+	// generation: parse, check, plan, generate, verify, fill maps.
+	Load     time.Duration `json:"load_ns"`
+	Segments string        `json:"segments"`
+}
+
+// Loaded is a generation in force in a datapath, for measuring.
+type Loaded struct {
+	D    *bpf.Datapath
+	Gen  *bpf.Generation
+	Plan *plan.Plan
+	Load time.Duration
+}
+
+// Close releases the datapath.
+func (l *Loaded) Close() {
+	if l.Gen != nil {
+		l.Gen.Close()
+	}
+	l.D.Close()
+}
+
+// LoadRules runs the load pipeline on restore text and swaps the result in
+// as the generation in force of a fresh datapath, timing it.
+func LoadRules(text string, opts plan.Options) (*Loaded, error) {
+	d, err := bpf.NewDatapath(bpf.TC)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	rs, err := iptables.Restore(translator.NewRuleset(translator.IPv4), strings.NewReader(text), iptables.RestoreOptions{})
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	p, err := plan.Build(rs, "filter", opts)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	spec, err := bpf.Generate(p, bpf.TC)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	gen, err := d.Load(spec)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	if err := d.Swap(gen); err != nil {
+		gen.Close()
+		d.Close()
+		return nil, err
+	}
+	l := &Loaded{D: d, Gen: gen, Plan: p, Load: time.Since(start)}
+	// test runs judge at INPUT, as if received
+	if err := d.Config.Put(uint32(0), bpf.Config{ForceHook: uint32(translator.Input) + 1, ForceIn: 1}); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// Cost runs each packet through the ingress hook program repeat times with
+// BPF_PROG_TEST_RUN and returns the mean time per packet, as the kernel
+// measures it.
+func (l *Loaded) Cost(pkts []packet.Spec, repeat int) (float64, error) {
+	prog := l.D.Hooks[bpf.HookSpec{Point: bpf.Ingress, L2: 14}]
+	var total time.Duration
+	for _, s := range pkts {
+		frame := packet.Ethernet([6]byte{2, 0, 0, 0, 0, 1}, [6]byte{}, s.Bytes())
+		_, d, err := prog.Benchmark(frame, repeat, nil)
+		if err != nil {
+			return 0, err
+		}
+		total += d
+	}
+	return float64(total.Nanoseconds()) / float64(len(pkts)), nil
+}
+
+// segmentSummary counts the plan's segments by kind.
+func segmentSummary(p *plan.Plan) string {
+	n := map[plan.SegmentKind]int{}
+	for _, c := range p.Chains {
+		for _, s := range c.Segments {
+			n[s.Kind]++
+		}
+	}
+	return fmt.Sprintf("%d linear, %d hash, %d lpm", n[plan.Linear], n[plan.Hash], n[plan.LPM])
+}
+
+// MeasureCost generates a ruleset of the family with n rules, loads it and
+// measures its per-packet cost over its probe packets. n = 0 is the floor:
+// the same pipeline with no rules.
+func MeasureCost(f rulesets.Family, n int, packets, repeat int) (CostResult, error) {
+	g := rulesets.Generate(f, max(n, 1), 1, packets)
+	text := g.Rules
+	if n == 0 {
+		text = "*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n"
+	}
+	l, err := LoadRules(text, plan.Options{})
+	if err != nil {
+		return CostResult{}, fmt.Errorf("%s %d: %w", f, n, err)
+	}
+	defer l.Close()
+	ns, err := l.Cost(g.Packets, repeat)
+	if err != nil {
+		return CostResult{}, fmt.Errorf("%s %d: %w", f, n, err)
+	}
+	name := f.String()
+	if n == 0 {
+		name = "empty"
+	}
+	return CostResult{Family: name, N: n, NsPkt: ns, Load: l.Load, Segments: segmentSummary(l.Plan)}, nil
+}
+
+var _ = ebpf.ErrNotSupported

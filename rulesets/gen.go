@@ -1,0 +1,226 @@
+// Package rulesets generates the rulesets bpftables is measured with:
+// seeded and deterministic, each as iptables-restore text plus the traffic
+// to probe it with.
+//
+//   - Blocklist: N `-s ADDR/32 -j DROP`, traffic from other addresses.
+//   - Allowlist: N `-d ADDR -p tcp --dport PORT -j ACCEPT` under a DROP
+//     policy, traffic to the last rule.
+//   - Mixed: ClassBench-like rules - source and destination prefixes of
+//     mixed lengths, port ranges, protocols - with traffic drawn from them.
+package rulesets
+
+import (
+	"fmt"
+	"math/rand"
+	"net/netip"
+	"strings"
+
+	"github.com/bpftables/bpftables/translator/packet"
+)
+
+// Family names what the generated rules and packets use.
+type Family int
+
+// Generated families.
+const (
+	Blocklist Family = iota
+	Allowlist
+	Mixed
+)
+
+// Families lists the generated families.
+var Families = []Family{Blocklist, Allowlist, Mixed}
+
+// String returns the family's name.
+func (f Family) String() string {
+	return [...]string{"blocklist", "allowlist", "mixed"}[f]
+}
+
+// Generated is a generated ruleset and its probe traffic.
+type Generated struct {
+	Family Family
+	N      int
+	// Rules is iptables-restore text for the filter table, rules in
+	// INPUT.
+	Rules string
+	// Packets are the probe packets, all to INPUT.
+	Packets []packet.Spec
+}
+
+// Generate makes a ruleset of n rules of the family from the seed, with
+// count probe packets.
+func Generate(f Family, n int, seed int64, count int) *Generated {
+	r := rand.New(rand.NewSource(seed))
+	g := &Generated{Family: f, N: n}
+	switch f {
+	case Blocklist:
+		g.blocklist(r, count)
+	case Allowlist:
+		g.allowlist(r, count)
+	default:
+		g.mixed(r, count)
+	}
+	return g
+}
+
+// addr returns the i-th address of a /8 spread so rules differ.
+func addr(base byte, i int) netip.Addr {
+	return netip.AddrFrom4([4]byte{base, byte(i >> 16), byte(i >> 8), byte(i)})
+}
+
+func (g *Generated) blocklist(r *rand.Rand, count int) {
+	var b strings.Builder
+	b.WriteString("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n")
+	for i := 0; i < g.N; i++ {
+		fmt.Fprintf(&b, "-A INPUT -s %s/32 -j DROP\n", addr(10, r.Intn(1<<22)))
+	}
+	b.WriteString("COMMIT\n")
+	g.Rules = b.String()
+	for i := 0; i < count; i++ {
+		// 11.x.y.z: never in the list
+		g.Packets = append(g.Packets, packet.Spec{Src: addr(11, r.Intn(1<<22)), Dst: addr(192, 1), Proto: packet.ProtoTCP, SrcPort: uint16(1024 + r.Intn(60000)), DstPort: 443, TCPFlags: packet.SYN})
+	}
+}
+
+func (g *Generated) allowlist(r *rand.Rand, count int) {
+	var b strings.Builder
+	b.WriteString("*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n")
+	var last netip.Addr
+	var lastPort int
+	for i := 0; i < g.N; i++ {
+		last, lastPort = addr(10, i), 1+r.Intn(65535)
+		fmt.Fprintf(&b, "-A INPUT -d %s/32 -p tcp -m tcp --dport %d -j ACCEPT\n", last, lastPort)
+	}
+	b.WriteString("COMMIT\n")
+	g.Rules = b.String()
+	for i := 0; i < count; i++ {
+		g.Packets = append(g.Packets, packet.Spec{Src: addr(172, r.Intn(1<<16)), Dst: last, Proto: packet.ProtoTCP, SrcPort: uint16(1024 + r.Intn(60000)), DstPort: uint16(lastPort), TCPFlags: packet.SYN})
+	}
+}
+
+// mixedRule is one ClassBench-like rule.
+type mixedRule struct {
+	src, dst     netip.Prefix
+	proto        uint8 // 0 any
+	sport, dport [2]uint16
+	accept       bool
+}
+
+// prefixLen draws a prefix length as ClassBench's ACL seeds spread them:
+// many host routes and /24s, some wide prefixes, some wildcards.
+func prefixLen(r *rand.Rand) int {
+	switch x := r.Intn(100); {
+	case x < 15:
+		return 0
+	case x < 25:
+		return 8 + r.Intn(8)
+	case x < 55:
+		return 16 + r.Intn(9)
+	default:
+		return 25 + r.Intn(8)
+	}
+}
+
+func portRange(r *rand.Rand) [2]uint16 {
+	switch x := r.Intn(100); {
+	case x < 45:
+		return [2]uint16{0, 65535}
+	case x < 80:
+		p := []uint16{22, 25, 53, 80, 110, 123, 143, 443, 993, 3306, 5432, 8080}[r.Intn(12)]
+		return [2]uint16{p, p}
+	case x < 90:
+		return [2]uint16{1024, 65535}
+	default:
+		lo := uint16(r.Intn(60000))
+		return [2]uint16{lo, lo + uint16(r.Intn(5000))}
+	}
+}
+
+func (g *Generated) mixed(r *rand.Rand, count int) {
+	var rules []mixedRule
+	for i := 0; i < g.N; i++ {
+		src, _ := addr(10, r.Intn(1<<24)).Prefix(prefixLen(r))
+		dst, _ := addr(10, r.Intn(1<<24)).Prefix(prefixLen(r))
+		mr := mixedRule{src: src, dst: dst, sport: [2]uint16{0, 65535}, dport: [2]uint16{0, 65535}, accept: r.Intn(3) > 0}
+		switch x := r.Intn(100); {
+		case x < 55:
+			mr.proto = packet.ProtoTCP
+		case x < 85:
+			mr.proto = packet.ProtoUDP
+		case x < 90:
+			mr.proto = packet.ProtoICMP
+		}
+		if mr.proto == packet.ProtoTCP || mr.proto == packet.ProtoUDP {
+			mr.sport, mr.dport = portRange(r), portRange(r)
+			if r.Intn(4) > 0 {
+				mr.sport = [2]uint16{0, 65535} // source ports are mostly open
+			}
+		}
+		rules = append(rules, mr)
+	}
+	var b strings.Builder
+	b.WriteString("*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n")
+	for _, mr := range rules {
+		b.WriteString("-A INPUT")
+		if mr.src.Bits() > 0 {
+			fmt.Fprintf(&b, " -s %s", mr.src)
+		}
+		if mr.dst.Bits() > 0 {
+			fmt.Fprintf(&b, " -d %s", mr.dst)
+		}
+		if mr.proto != 0 {
+			fmt.Fprintf(&b, " -p %s", map[uint8]string{6: "tcp", 17: "udp", 1: "icmp"}[mr.proto])
+		}
+		for _, p := range []struct {
+			name string
+			r    [2]uint16
+		}{{"sport", mr.sport}, {"dport", mr.dport}} {
+			switch {
+			case p.r == [2]uint16{0, 65535}:
+			case p.r[0] == p.r[1]:
+				fmt.Fprintf(&b, " --%s %d", p.name, p.r[0])
+			default:
+				fmt.Fprintf(&b, " --%s %d:%d", p.name, p.r[0], p.r[1])
+			}
+		}
+		if mr.accept {
+			b.WriteString(" -j ACCEPT\n")
+		} else {
+			b.WriteString(" -j DROP\n")
+		}
+	}
+	b.WriteString("COMMIT\n")
+	g.Rules = b.String()
+	// Traffic: headers drawn from random rules, so packets match somewhere
+	// in the list as real traffic would, plus some that match nothing.
+	for i := 0; i < count; i++ {
+		mr := rules[r.Intn(len(rules))]
+		s := packet.Spec{Src: inPrefix(r, mr.src), Dst: inPrefix(r, mr.dst), Proto: mr.proto}
+		if s.Proto == 0 {
+			s.Proto = packet.ProtoTCP
+		}
+		s.SrcPort = inRange(r, mr.sport)
+		s.DstPort = inRange(r, mr.dport)
+		if s.Proto == packet.ProtoTCP {
+			s.TCPFlags = packet.SYN
+		}
+		if s.Proto == packet.ProtoICMP {
+			s.ICMPType = 8
+		}
+		g.Packets = append(g.Packets, s)
+	}
+}
+
+func inPrefix(r *rand.Rand, p netip.Prefix) netip.Addr {
+	a := p.Addr().As4()
+	for i := p.Bits(); i < 32; i++ {
+		if r.Intn(2) == 1 {
+			a[i/8] |= 1 << (7 - i%8)
+		}
+	}
+	return netip.AddrFrom4(a)
+}
+
+func inRange(r *rand.Rand, pr [2]uint16) uint16 {
+	return pr[0] + uint16(r.Intn(int(pr[1])-int(pr[0])+1))
+}
