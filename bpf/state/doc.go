@@ -1,6 +1,7 @@
 // Package state is where a network namespace's BPF objects live so that
 // they outlive the process that loaded them and the next bpftables process
-// for the namespace finds them again.
+// for the namespace finds them again, and the lock that serialises the
+// writers of a namespace.
 //
 // # Where the bpffs is
 //
@@ -56,6 +57,12 @@
 // place with Dir.Replace (rename(2) and renameat2's RENAME_EXCHANGE work on
 // bpffs). bpffs refuses names containing a dot (they are reserved for its
 // own files, maps.debug and progs.debug): "gen4-next", not "gen4.next".
+//
+// # The lock
+//
+// Writers of one namespace take Root.Lock, flock(2) on
+// /run/bpftables/lock/<cookie>, with the -w semantics of iptables 1.8.13;
+// a *LockError carries iptables' message and exit status.
 //
 // Everything here needs root and Linux 5.14 (SO_NETNS_COOKIE).
 package state

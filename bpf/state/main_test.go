@@ -66,6 +66,27 @@ var children = map[string]func(l Layout, args []string) error{
 		}
 		return childPin(l, args[1:])
 	},
+	// lock WAIT: take the lock as iptables does with -w WAIT ("" for none,
+	// "forever"), print "locked", hold it until standard input ends.
+	"lock": func(l Layout, args []string) error {
+		wait := WaitForever
+		if args[0] != "forever" {
+			n, _ := strconv.Atoi(args[0])
+			wait = time.Duration(n) * time.Second
+		}
+		d, err := l.Open()
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		lk, err := d.Lock(wait)
+		if err != nil {
+			return err
+		}
+		fmt.Println("locked")
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		return lk.Unlock()
+	},
 }
 
 // childPin VALUE pins an array "m" holding VALUE in the namespace's
@@ -89,7 +110,8 @@ func childPin(l Layout, args []string) error {
 	return nil
 }
 
-// runChild runs a child and returns its exit status.
+// runChild runs a child and returns its exit status; a LockError exits as
+// iptables' xtables_lock_or_exit does.
 func runChild(name string, args []string) int {
 	var l Layout
 	l.BPFFS, l.Run, _ = strings.Cut(os.Getenv(layoutEnv), ":")
@@ -98,7 +120,13 @@ func runChild(name string, args []string) int {
 		fmt.Fprintf(os.Stderr, "no child %q\n", name)
 		return 100
 	}
-	if err := f(l, args); err != nil {
+	err := f(l, args)
+	var le *LockError
+	switch {
+	case errors.As(err, &le):
+		fmt.Fprint(os.Stderr, le.Message())
+		return le.ExitStatus()
+	case err != nil:
 		fmt.Fprintln(os.Stderr, err)
 		return 101
 	}
