@@ -51,8 +51,8 @@
 // Each network namespace has a directory named by its cookie
 // (SO_NETNS_COOKIE), which unlike the namespace's inode number is never
 // reused. It holds a marker, "netns": a device map holding the namespace's
-// loopback device, which the kernel empties when the namespace is destroyed,
-// so that a namespace that is gone can be told.
+// loopback device, which the kernel empties when the namespace is destroyed
+// (see Root.Alive); Root.Collect removes directories whose marker says so.
 // A generation is a subdirectory, made under a temporary name and put in
 // place with Dir.Replace (rename(2) and renameat2's RENAME_EXCHANGE work on
 // bpffs). bpffs refuses names containing a dot (they are reserved for its

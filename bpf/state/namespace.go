@@ -39,9 +39,8 @@ func (l Layout) Open() (*Dir, error) {
 const tempInfix = "-new-"
 
 // markerName is the pin every namespace directory holds from its creation
-// on: a device map holding the namespace's loopback device, which the
-// kernel deletes when the namespace is destroyed. Dir methods refuse the
-// name in a namespace's directory.
+// on: a device map holding the namespace's loopback device (see
+// Root.Alive). Dir methods refuse the name in a namespace's directory.
 const markerName = "netns"
 
 // loopbackIndex is the loopback device's interface index, the same in
