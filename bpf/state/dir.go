@@ -193,8 +193,10 @@ type Pinner interface {
 }
 
 // Pin pins obj in the directory under name, through obj's own Pin: an
-// object already pinned elsewhere moves (pin a Clone to keep both pins).
-// It fails with an error wrapping fs.ErrExist if name exists.
+// object already pinned elsewhere moves (pin a Clone to keep both pins),
+// and obj remembers the path for its Unpin, a path that may go through the
+// Root's open directory (see Root.Path). It fails with an error wrapping
+// fs.ErrExist if name exists.
 func (d *Dir) Pin(name string, obj Pinner) error {
 	p, err := d.join(name)
 	if err != nil {

@@ -40,12 +40,12 @@ type LockError struct {
 
 func (e *LockError) Error() string {
 	if !e.Opened {
-		return fmt.Sprintf("open lock file %s: %v", e.Path, e.Err)
+		return fmt.Sprintf("state: open lock file %s: %v", e.Path, e.Err)
 	}
 	if e.Wait > 0 {
-		return fmt.Sprintf("lock %s: still held after %v: %v", e.Path, e.Wait, e.Err)
+		return fmt.Sprintf("state: lock %s: still held after %v: %v", e.Path, e.Wait, e.Err)
 	}
-	return fmt.Sprintf("lock %s: %v", e.Path, e.Err)
+	return fmt.Sprintf("state: lock %s: %v", e.Path, e.Err)
 }
 
 func (e *LockError) Unwrap() error { return e.Err }
