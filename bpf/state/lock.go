@@ -38,6 +38,7 @@ type LockError struct {
 	Err error
 }
 
+// Error describes the failure for logs; Message is what users see.
 func (e *LockError) Error() string {
 	if !e.Opened {
 		return fmt.Sprintf("state: open lock file %s: %v", e.Path, e.Err)
@@ -48,6 +49,7 @@ func (e *LockError) Error() string {
 	return fmt.Sprintf("state: lock %s: %v", e.Path, e.Err)
 }
 
+// Unwrap returns Err.
 func (e *LockError) Unwrap() error { return e.Err }
 
 // Is makes errors.Is(err, ErrLocked) hold when another process holds the
