@@ -58,6 +58,25 @@ var children = map[string]func(l Layout, args []string) error{
 		fmt.Printf("%d %s %d\n", d.Cookie(), d.Path(), v)
 		return nil
 	},
+	// open-then-read: open the namespace's directory, print it, and read
+	// "m" after a line on standard input.
+	"open-then-read": func(l Layout, args []string) error {
+		d, err := l.Open()
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		fmt.Println(d.Path())
+		if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+			return err
+		}
+		v, err := readArray(d)
+		if err != nil {
+			return err
+		}
+		fmt.Println(v)
+		return nil
+	},
 	// hide DIR VALUE: mount a tmpfs on DIR in this process's own mount
 	// namespace, as `ip netns exec` does on /sys, then pin as "pin" does.
 	"hide": func(l Layout, args []string) error {
@@ -255,6 +274,13 @@ type started struct {
 func start(tb testing.TB, ns *nettest.NS, l Layout, name string, args ...string) *started {
 	tb.Helper()
 	s := &started{cmd: child(tb, ns, l, name, args...), lines: make(chan string, 16), done: make(chan error, 1)}
+	s.run(tb)
+	return s
+}
+
+// run starts the command and reads its output.
+func (s *started) run(tb testing.TB) {
+	tb.Helper()
 	s.cmd.Stderr = &s.stderr
 	var err error
 	if s.stdin, err = s.cmd.StdinPipe(); err != nil {
@@ -280,7 +306,6 @@ func start(tb testing.TB, ns *nettest.NS, l Layout, name string, args ...string)
 		for range s.lines {
 		}
 	})
-	return s
 }
 
 // line waits for the child's next line of output.

@@ -4,10 +4,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/bpftables/bpftables/internal/nettest"
 )
@@ -182,5 +185,62 @@ func TestConcurrentOpen(t *testing.T) {
 		if !strings.Contains(msg, "/"+names[0]+"/m") {
 			t.Errorf("reader %d looked elsewhere than %s: %s", i, names[0], msg)
 		}
+	}
+}
+
+// TestParentExits: a process that reached the bpffs through its parent's
+// mount namespace keeps reaching it after the parent is gone.
+func TestParentExits(t *testing.T) {
+	l := testLayout(t)
+	ns := nettest.NewNS(t)
+	// The orphan comes back to the test, which reaps it.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+
+	// The child's parent is a shell in the test's mount namespace, which
+	// the test kills once the child has opened its directory. (The shell
+	// would give a background command /dev/null as standard input.)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh := child(t, ns, l, "open-then-read")
+	sh.Path = "/bin/sh"
+	sh.Args = []string{"sh", "-c", `exec 3<&0; "$@" <&3 3<&- & echo $!; wait`, "sh", "ip", "netns", "exec", ns.Name, exe}
+	s := &started{cmd: sh, lines: make(chan string, 16), done: make(chan error, 1)}
+	s.run(t)
+	pid, err := strconv.Atoi(s.line(t, 10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		unix.Kill(pid, unix.SIGKILL)
+		unix.Wait4(pid, nil, 0, nil)
+	}()
+	path := s.line(t, 10*time.Second)
+	if !strings.HasPrefix(path, "/proc/self/fd/") {
+		t.Fatalf("child reached its directory at %s, want /proc/self/fd/...", path)
+	}
+	if err := sh.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	for parentPID(pid) == sh.Process.Pid {
+		time.Sleep(time.Millisecond)
+	}
+	ns.Do(t, func() {
+		d, err := l.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		pinArray(t, d, "m", 99)
+	})
+	if _, err := s.stdin.Write([]byte("go\n")); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.line(t, 10*time.Second); got != "99" {
+		t.Errorf("child read %q after its parent exited, want 99: %s", got, s.stderr.String())
 	}
 }
