@@ -57,7 +57,7 @@ func TestAttachAll(t *testing.T) {
 		t.Errorf("interfaces %q, want lo vb vc vd", got)
 	}
 	f := top.flowAB(t)
-	if got := f.exchange(t, 20); got != 20 {
+	if got := f.exchange(t, 20, 20); got != 20 {
 		t.Errorf("%d of 20 datagrams arrived", got)
 	}
 	if n := waitCount(t, counts, 2, 20); n != 20 {
@@ -100,7 +100,7 @@ func TestAttachAll(t *testing.T) {
 	if want := "lo egress, lo ingress, vb egress, vb ingress, vc egress, vc ingress, vd egress, vd ingress"; strings.Join(got, ", ") != want {
 		t.Errorf("without XDP: %s, want %s", strings.Join(got, ", "), want)
 	}
-	if got := f.exchange(t, 20); got != 20 {
+	if got := f.exchange(t, 20, 20); got != 20 {
 		t.Errorf("without XDP: %d of 20 datagrams arrived", got)
 	}
 	if n := waitCount(t, counts, 0, 20); n != 20 {

@@ -61,8 +61,8 @@ func TestAttachJudges(t *testing.T) {
 				t.Logf("attached: %s", a)
 
 				f := top.flowAB(t)
-				got := f.exchange(t, 20)
-				if want := map[bool]int{true: 20, false: 0}[tt.arrive]; got != want {
+				want := map[bool]int{true: 20, false: 0}[tt.arrive]
+				if got := f.exchange(t, 20, want); got != want {
 					t.Errorf("%d of 20 datagrams arrived, want %d", got, want)
 				}
 				if n := waitCount(t, counts, 0, 20); n != 20 {
@@ -88,7 +88,7 @@ func TestAttachJudges(t *testing.T) {
 					t.Fatal(err)
 				}
 				assertClean(t, top, ns, ifindex)
-				if got := f.exchange(t, 5); got != 5 {
+				if got := f.exchange(t, 5, 5); got != 5 {
 					t.Errorf("after Detach %d of 5 datagrams arrived", got)
 				}
 				if n := count(t, counts, 0); n != 20 {

@@ -34,7 +34,7 @@ func TestSurvivesProcess(t *testing.T) {
 			inChild(t, childJob{NetNS: nsPath(top.nsB), Pins: top.pinB, Counts: countsPin, Ifindex: top.vb, Hook: tt.hook, Opts: tt.opts})
 
 			f := top.flowAB(t)
-			if got := f.exchange(t, 20); got != 0 {
+			if got := f.exchange(t, 20, 0); got != 0 {
 				t.Errorf("%d of 20 datagrams arrived through the exited child's dropping program", got)
 			}
 			if n := waitCount(t, counts, 0, 20); n != 20 {
@@ -60,7 +60,7 @@ func TestSurvivesProcess(t *testing.T) {
 			if err := top.b.Replace(&a, udpProgram(t, typ, "bpftables_upgr", counts, 1, drop)); err != nil {
 				t.Fatal(err)
 			}
-			if got := f.exchange(t, 20); got != 0 {
+			if got := f.exchange(t, 20, 0); got != 0 {
 				t.Errorf("%d of 20 datagrams arrived through the replaced program", got)
 			}
 			if n := waitCount(t, counts, 1, 20); n != 20 {
@@ -88,7 +88,7 @@ func TestSurvivesProcess(t *testing.T) {
 					}
 					time.Sleep(10 * time.Millisecond)
 				}
-				if got := f.exchange(t, 5); got != 5 {
+				if got := f.exchange(t, 5, 5); got != 5 {
 					t.Errorf("with the pin removed %d of 5 datagrams arrived", got)
 				}
 			}
@@ -96,7 +96,7 @@ func TestSurvivesProcess(t *testing.T) {
 				t.Fatal(err)
 			}
 			assertClean(t, top, top.b, top.vb)
-			if got := f.exchange(t, 5); got != 5 {
+			if got := f.exchange(t, 5, 5); got != 5 {
 				t.Errorf("after DetachAll %d of 5 datagrams arrived", got)
 			}
 		})

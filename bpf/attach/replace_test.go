@@ -66,7 +66,7 @@ func TestReplace(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			if got := received(t, f.rx); got != 0 {
+			if got := received(t, f.rx, 0); got != 0 {
 				t.Errorf("%d datagrams arrived during the replacement", got)
 			}
 			before, after := count(t, counts, 0), waitCount(t, counts, 1, uint64(n)-count(t, counts, 0))

@@ -78,11 +78,17 @@ func openNS(tb testing.TB, ns *nettest.NS, pins, dev string) (*NS, int) {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { n.Close() })
-	l, err := n.nl.LinkByName(dev)
+	return n, indexOf(tb, n, dev)
+}
+
+// indexOf returns the index of interface dev of ns.
+func indexOf(tb testing.TB, ns *NS, dev string) int {
+	tb.Helper()
+	l, err := ns.nl.LinkByName(dev)
 	if err != nil {
 		tb.Fatalf("%s: %v", dev, err)
 	}
-	return n, l.Attrs().Index
+	return l.Attrs().Index
 }
 
 func nsPath(ns *nettest.NS) string { return "/run/netns/" + ns.Name }
@@ -148,13 +154,18 @@ func send(tb testing.TB, c *net.UDPConn, n int) {
 	}
 }
 
-// received reads the datagrams waiting on c, until none came for a while.
-func received(tb testing.TB, c *net.UDPConn) int {
+// received reads the datagrams that arrive on c and returns their number:
+// it waits long for the want-th, briefly for any more.
+func received(tb testing.TB, c *net.UDPConn, want int) int {
 	tb.Helper()
 	buf := make([]byte, 64)
 	n := 0
 	for {
-		c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		wait := 50 * time.Millisecond
+		if n < want {
+			wait = 2 * time.Second
+		}
+		c.SetReadDeadline(time.Now().Add(wait))
 		if _, err := c.Read(buf); err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				return n
@@ -173,11 +184,11 @@ func (t *topo) flowAB(tb testing.TB) flow {
 	return flow{tx: dial(tb, t.a, t.addrB), rx: listen(tb, t.b, t.addrB)}
 }
 
-// exchange sends n datagrams and returns how many arrived.
-func (f flow) exchange(tb testing.TB, n int) int {
+// exchange sends n datagrams and returns how many arrived, expecting want.
+func (f flow) exchange(tb testing.TB, n, want int) int {
 	tb.Helper()
 	send(tb, f.tx, n)
-	return received(tb, f.rx)
+	return received(tb, f.rx, want)
 }
 
 // nsOf returns the namespace of top that ns is.

@@ -38,7 +38,7 @@ func TestXDP(t *testing.T) {
 				t.Errorf("List = %v, %v; want [%s]", listed, err, a)
 			}
 			f := top.flowAB(t)
-			if got := f.exchange(t, 20); got != tt.arrive {
+			if got := f.exchange(t, 20, tt.arrive); got != tt.arrive {
 				t.Errorf("%d of 20 datagrams arrived, want %d", got, tt.arrive)
 			}
 			if n := waitCount(t, counts, 0, 20); n != 20 {
@@ -48,7 +48,7 @@ func TestXDP(t *testing.T) {
 				t.Fatal(err)
 			}
 			assertClean(t, top, top.b, top.vb)
-			if got := f.exchange(t, 5); got != 5 {
+			if got := f.exchange(t, 5, 5); got != 5 {
 				t.Errorf("after Detach %d of 5 datagrams arrived", got)
 			}
 		})
@@ -84,7 +84,7 @@ func TestLoopback(t *testing.T) {
 			}
 			requireMode(t, a, tt.mode)
 			f := flow{tx: dial(t, top.a, local), rx: listen(t, top.a, local)}
-			if got := f.exchange(t, 20); got != 0 {
+			if got := f.exchange(t, 20, 0); got != 0 {
 				t.Errorf("%d of 20 datagrams arrived through a dropping program", got)
 			}
 			if n := waitCount(t, counts, 0, 20); n != 20 {
@@ -94,7 +94,7 @@ func TestLoopback(t *testing.T) {
 				t.Fatal(err)
 			}
 			assertClean(t, top, top.a, 1)
-			if got := f.exchange(t, 5); got != 5 {
+			if got := f.exchange(t, 5, 5); got != 5 {
 				t.Errorf("after Detach %d of 5 datagrams arrived", got)
 			}
 		})
