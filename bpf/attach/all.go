@@ -80,7 +80,8 @@ func Failed(rs []Result) error {
 
 // AttachInterface makes the programs run at the hooks of interface
 // ifindex: a hook that already has a bpftables program gets the new one by
-// Replace, keeping its mode; another is attached with Attach. When XDP
+// Replace, keeping its mode (further bpftables programs there are
+// removed); another is attached with Attach. When XDP
 // takes the place of Ingress, bpftables' tc ingress program is then
 // removed, and the other way round: for a moment both judge packets, and
 // none go unjudged. This is what a Watch callback calls for a new
@@ -100,11 +101,21 @@ func (ns *NS) attachInterface(iface Interface, progs Programs, opts Options) Res
 		r.Err = err
 		return r
 	}
+	// One bpftables program per hook; more (left by processes that raced,
+	// or by different paths) would judge packets twice: they go.
 	existing := map[Hook]Attachment{}
+	var extra []Attachment
 	for _, a := range found {
-		existing[a.Hook] = a
+		if _, dup := existing[a.Hook]; dup {
+			extra = append(extra, a)
+		} else {
+			existing[a.Hook] = a
+		}
 	}
 	var errs []error
+	for _, err := range ns.remove(extra) {
+		errs = append(errs, fmt.Errorf("remove a second bpftables program: %w", err))
+	}
 	ensure := func(h Hook, prog *ebpf.Program) error {
 		a, ok := existing[h]
 		var err error
@@ -122,7 +133,7 @@ func (ns *NS) attachInterface(iface Interface, progs Programs, opts Options) Res
 	drop := func(h Hook) {
 		if a, ok := existing[h]; ok {
 			if err := errors.Join(ns.remove([]Attachment{a})...); err != nil {
-				errs = append(errs, fmt.Errorf("remove %s left by %s: %w", a, other(h), err))
+				errs = append(errs, fmt.Errorf("remove %s, replaced by %s: %w", a, other(h), err))
 			}
 		}
 	}

@@ -171,3 +171,46 @@ func TestAttachAllReportsFailures(t *testing.T) {
 		t.Errorf("DetachAll removed the other tool's XDP program")
 	}
 }
+
+// TestAttachInterfaceOneProgramPerHook gives a hook two bpftables programs
+// (a TCX link and a cls_bpf filter, as two racing processes might leave):
+// AttachInterface replaces one and removes the other, which would judge
+// packets a second time.
+func TestAttachInterfaceOneProgramPerHook(t *testing.T) {
+	top := newTopo(t)
+	counts := newCounts(t)
+	first := udpProgram(t, ebpf.SchedCLS, "bpftables_a", counts, 0, tcOK)
+	if _, err := top.b.Attach(top.vb, Ingress, first, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	// Attach refuses a second one; add it as Attach would.
+	second := udpProgram(t, ebpf.SchedCLS, "bpftables_b", counts, 1, tcOK)
+	id, name, err := checkProgram(Ingress, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := Attachment{Ifindex: top.vb, Hook: Ingress, Program: id, Name: name}
+	if err := top.b.attachClsact(&a, second); err != nil {
+		t.Fatal(err)
+	}
+	if listed, _ := top.b.List(); len(listed) != 2 {
+		t.Fatalf("List = %v, want two programs at ingress", listed)
+	}
+	r := top.b.AttachInterface(top.vb, Programs{Ingress: udpProgram(t, ebpf.SchedCLS, "bpftables_c", counts, 2, tcOK)}, Options{})
+	if r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	listed, err := top.b.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(listed) != 1 || listed[0].Name != "bpftables_c" || listed[0].Mode != TCX {
+		t.Errorf("List = %v, want the new program alone, in the TCX link", listed)
+	}
+	if out := tc(t, top.nsB, "qdisc", "show", "dev", "vb"); strings.Contains(out, "clsact") {
+		t.Errorf("the removed filter's clsact qdisc stayed: %s", out)
+	}
+	if err := top.b.DetachAll(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -31,16 +31,6 @@ func clsactParent(h Hook) uint32 {
 	return netlink.HANDLE_MIN_INGRESS
 }
 
-func hookOfParent(parent uint32) (Hook, bool) {
-	switch parent {
-	case netlink.HANDLE_MIN_INGRESS:
-		return Ingress, true
-	case netlink.HANDLE_MIN_EGRESS:
-		return Egress, true
-	}
-	return 0, false
-}
-
 // attachClsact adds prog as a direct-action cls_bpf filter on the
 // interface's clsact qdisc, creating the qdisc if it is missing.
 func (ns *NS) attachClsact(a *Attachment, prog *ebpf.Program) error {

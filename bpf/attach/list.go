@@ -36,7 +36,7 @@ func (ns *NS) list(ifindex int) ([]Attachment, error) {
 		for _, iface := range ifaces {
 			for _, h := range []Hook{Ingress, Egress} {
 				progs, err := queryTCX(iface.Attrs().Index, h)
-				if err != nil {
+				if err != nil && !gone(err) {
 					return fmt.Errorf("interface %s: %w", iface.Attrs().Name, err)
 				}
 				for _, p := range progs {
@@ -55,10 +55,11 @@ func (ns *NS) list(ifindex int) ([]Attachment, error) {
 		return nil, err
 	}
 
+	pins := ns.pinnedLinks()
 	var xdpByProg map[xdpLinkKey][]link.ID
 	for _, iface := range ifaces {
 		cls, err := ns.clsactAttachments(iface)
-		if err != nil {
+		if err != nil && !gone(err) {
 			return nil, fmt.Errorf("interface %s: %w", iface.Attrs().Name, err)
 		}
 		out = append(out, cls...)
@@ -80,17 +81,21 @@ func (ns *NS) list(ifindex int) ([]Attachment, error) {
 				return nil, err
 			}
 		}
-		switch ids := xdpByProg[xdpLinkKey{id, a.Ifindex}]; len(ids) {
+		ids := xdpByProg[xdpLinkKey{id, a.Ifindex}]
+		if len(ids) > 1 {
+			// Several namespaces, one program: the link pinned here is ours.
+			ids = slices.DeleteFunc(ids, func(l link.ID) bool { return pins[l] == "" })
+		}
+		switch len(ids) {
 		case 0: // attached without a link
 		case 1:
 			a.Link = ids[0]
 		default:
-			return nil, fmt.Errorf("interface %s: program %d is attached at XDP of interfaces %d in several namespaces: links %v", iface.Attrs().Name, id, a.Ifindex, ids)
+			return nil, fmt.Errorf("interface %s: program %d is attached at XDP of interfaces %d in several namespaces, by links %v none of which is pinned in %s", iface.Attrs().Name, id, a.Ifindex, ids, ns.pins)
 		}
 		out = append(out, a)
 	}
 
-	pins := ns.pinnedLinks()
 	for i := range out {
 		if out[i].Link != 0 {
 			out[i].Pin = pins[out[i].Link]
@@ -167,7 +172,7 @@ func (ns *NS) detach(ifindex int) error {
 	return errors.Join(errs...)
 }
 
-// detachOne removes one attachment (its pin is left to unpin).
+// detachOne detaches one attachment; remove does the rest.
 func (ns *NS) detachOne(a Attachment) error {
 	switch {
 	case a.Link != 0:
@@ -199,6 +204,11 @@ func retryDump[T any](dump func() (T, error)) (T, error) {
 			return v, err
 		}
 	}
+}
+
+// gone reports whether err says the interface went away meanwhile.
+func gone(err error) bool {
+	return errors.Is(err, unix.ENODEV)
 }
 
 func isNotSupported(err error) bool {
