@@ -17,7 +17,8 @@ import (
 // interface, hook and mode: every program whose name starts with
 // NamePrefix that the kernel reports at a TCX hook (BPF_PROG_QUERY), in a
 // clsact qdisc's filters (a tc filter dump) or at XDP (the interface's
-// netlink attributes), whoever attached it.
+// netlink attributes), whoever attached it. TCX hooks are queried from
+// Linux 6.6 on; before, they do not exist.
 func (ns *NS) List() ([]Attachment, error) {
 	return ns.list(0)
 }
@@ -137,61 +138,6 @@ func bpftablesProgram(id ebpf.ProgramID) (string, bool) {
 		return "", false
 	}
 	return info.Name, strings.HasPrefix(info.Name, NamePrefix)
-}
-
-// Detach removes bpftables' attachments from interface ifindex: detaches
-// its links and removes their pins, deletes its cls_bpf filters and the
-// clsact qdisc if bpftables created it and nothing else uses it. Other
-// tools' programs stay. An interface without attachments is no error.
-func (ns *NS) Detach(ifindex int) error {
-	if err := ns.detach(ifindex); err != nil {
-		return fmt.Errorf("detach from interface %d: %w", ifindex, err)
-	}
-	return nil
-}
-
-// DetachAll is Detach for every interface of the namespace, and removes
-// every link pin bpftables made in the pin directory, those of interfaces
-// that are gone included: `bpftables reset`.
-func (ns *NS) DetachAll() error {
-	if err := ns.detach(0); err != nil {
-		return fmt.Errorf("detach: %w", err)
-	}
-	return nil
-}
-
-func (ns *NS) detach(ifindex int) error {
-	as, err := ns.list(ifindex)
-	if err != nil {
-		return err
-	}
-	errs := ns.remove(as)
-	if err := ns.unpin(ifindex); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
-}
-
-// detachOne detaches one attachment; remove does the rest.
-func (ns *NS) detachOne(a Attachment) error {
-	switch {
-	case a.Link != 0:
-		l, err := link.NewFromID(a.Link)
-		if err != nil {
-			if errors.Is(err, unix.ENOENT) {
-				return nil
-			}
-			return err
-		}
-		defer l.Close()
-		return l.Detach()
-	case a.Mode == Clsact:
-		return ns.detachClsact(a)
-	case a.Mode == TCX:
-		return ns.detachTCXProgram(a)
-	default:
-		return ns.detachXDPProgram(a)
-	}
 }
 
 // retryDump repeats a netlink dump that the kernel interrupted because

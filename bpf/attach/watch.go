@@ -28,6 +28,7 @@ type Watcher struct {
 	removed func(Interface)
 	known   map[int]bool
 	stop    chan struct{}
+	once    sync.Once
 	done    chan struct{}
 	err     error
 }
@@ -36,7 +37,8 @@ type Watcher struct {
 // calls added for each interface that appears, one call at a time on a
 // goroutine of the Watcher's. If the kernel drops notifications (the
 // callbacks were too slow), it subscribes again and compares the
-// interfaces with those it knew, so none is missed.
+// interfaces with those it knew, so none is missed. The NS must stay open
+// until the Watcher is closed.
 func (ns *NS) Watch(added func(Interface), opts WatchOptions) (*Watcher, error) {
 	w := &Watcher{
 		ns:      ns,
@@ -72,11 +74,7 @@ func (ns *NS) Watch(added func(Interface), opts WatchOptions) (*Watcher, error) 
 // not be called from one. It returns what ended the watch early, if
 // anything did.
 func (w *Watcher) Close() error {
-	select {
-	case <-w.stop:
-	default:
-		close(w.stop)
-	}
+	w.once.Do(func() { close(w.stop) })
 	<-w.done
 	return w.err
 }

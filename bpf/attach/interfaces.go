@@ -3,13 +3,13 @@ package attach
 import (
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
 )
 
-// Interface is a network interface as AttachAll and Watch report it.
+// Interface is a network interface as AttachAll and Watch report it. The
+// zero Interface names none.
 type Interface struct {
 	Index int
 	Name  string
@@ -81,11 +81,10 @@ func Failed(rs []Result) error {
 // AttachInterface makes the programs run at the hooks of interface
 // ifindex: a hook that already has a bpftables program gets the new one by
 // Replace, keeping its mode (further bpftables programs there are
-// removed); another is attached with Attach. When XDP
-// takes the place of Ingress, bpftables' tc ingress program is then
-// removed, and the other way round: for a moment both judge packets, and
-// none go unjudged. This is what a Watch callback calls for a new
-// interface.
+// removed); another is attached with Attach. When XDP takes the place of
+// Ingress, bpftables' tc ingress program is then removed, and the other
+// way round: for a moment both judge packets, and none go unjudged. This
+// is what a Watch callback calls for a new interface.
 func (ns *NS) AttachInterface(ifindex int, progs Programs, opts Options) Result {
 	l, err := ns.nl.LinkByIndex(ifindex)
 	if err != nil {
@@ -176,35 +175,4 @@ func other(h Hook) Hook {
 		return Ingress
 	}
 	return XDP
-}
-
-// remove detaches the attachments, removes their pins, and the clsact
-// qdiscs bpftables created that nothing uses any more.
-func (ns *NS) remove(as []Attachment) []error {
-	var errs []error
-	ownQdisc := map[int]bool{}
-	for _, a := range as {
-		if err := ns.detachOne(a); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", a, err))
-			continue
-		}
-		if a.Pin != "" {
-			if err := os.Remove(a.Pin); err != nil && !errors.Is(err, os.ErrNotExist) {
-				errs = append(errs, err)
-			}
-		}
-		if a.ownQdisc {
-			ownQdisc[a.Ifindex] = true
-		}
-	}
-	for i := range ownQdisc {
-		iface, err := ns.nl.LinkByIndex(i)
-		if err == nil {
-			err = ns.removeClsactIfUnused(iface)
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("interface %d: %w", i, err))
-		}
-	}
-	return errs
 }
