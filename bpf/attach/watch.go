@@ -31,6 +31,7 @@ type Watcher struct {
 	once    sync.Once
 	done    chan struct{}
 	err     error
+	renewed int // subscriptions renewed, for tests
 }
 
 // Watch subscribes to the namespace's link notifications (rtnetlink) and
@@ -96,6 +97,7 @@ func (w *Watcher) run(sub *subscription, report []Interface) {
 			}
 			ended := sub
 			ended.close()
+			w.renewed++
 			var err error
 			if sub, err = w.ns.subscribe(); err == nil {
 				if err = w.resync(); err != nil {
@@ -163,11 +165,16 @@ type subscription struct {
 	err     error
 }
 
+// subscribeBuffer sizes a subscription's socket buffer; 0 keeps the
+// system's. Tests shrink it to make the kernel drop notifications.
+var subscribeBuffer = 0
+
 func (ns *NS) subscribe() (*subscription, error) {
 	s := &subscription{updates: make(chan netlink.LinkUpdate, 64), stop: make(chan struct{})}
 	h := ns.handle
 	err := netlink.LinkSubscribeWithOptions(s.updates, s.stop, netlink.LinkSubscribeOptions{
-		Namespace: &h,
+		Namespace:         &h,
+		ReceiveBufferSize: subscribeBuffer,
 		ErrorCallback: func(err error) {
 			if errors.Is(err, netlink.ErrDumpInterrupted) {
 				return

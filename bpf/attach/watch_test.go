@@ -1,7 +1,9 @@
 package attach
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,6 +61,46 @@ func TestWatch(t *testing.T) {
 			case <-time.After(200 * time.Millisecond):
 			}
 		})
+	}
+}
+
+// TestWatchOverflow makes the kernel drop notifications (a tiny socket
+// buffer, a callback that blocks while interfaces come): the watcher must
+// subscribe again and still report every interface exactly once.
+func TestWatchOverflow(t *testing.T) {
+	top := newTopo(t)
+	defer func(n int) { subscribeBuffer = n }(subscribeBuffer)
+	subscribeBuffer = 1 // the kernel's minimum
+	added, unblock := make(chan Interface, 64), make(chan struct{})
+	w, err := top.b.Watch(func(i Interface) {
+		<-unblock
+		added <- i
+	}, WatchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	const pairs = 40
+	var batch strings.Builder
+	want := []string{}
+	for i := range pairs {
+		fmt.Fprintf(&batch, "link add o%d type veth peer name p%d\n", i, i)
+		want = append(want, fmt.Sprintf("o%d", i), fmt.Sprintf("p%d", i))
+	}
+	r := top.nsB.Run(t, batch.String(), "ip", "-batch", "-")
+	if r.Status != 0 {
+		t.Fatalf("ip -batch: %s", r.Stderr)
+	}
+	close(unblock)
+	slices.Sort(want)
+	if got := names(t, added, len(want)); !slices.Equal(got, want) {
+		t.Errorf("reported %v, want %v", got, want)
+	}
+	if err := w.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if w.renewed == 0 {
+		t.Errorf("the kernel dropped no notification: the test tested nothing")
 	}
 }
 
