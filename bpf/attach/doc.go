@@ -22,8 +22,10 @@
 // is pinned in the NS's pin directory (a directory in a bpffs; per
 // docs/datapath.md, the namespace's directory in bpftables' bpffs), one
 // pin per interface and hook, named link-<hook>-<ifindex>. Removing the
-// pin detaches the link unless a process still holds it open. A cls_bpf
-// filter needs no pin: it stays on its qdisc until deleted.
+// pin detaches the link, unless a process still holds it open, a moment
+// later (the kernel frees it after an RCU grace period); Detach detaches
+// first, at once. A cls_bpf filter needs no pin: it stays on its qdisc
+// until deleted.
 //
 // # Finding and removing
 //
