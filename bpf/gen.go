@@ -42,7 +42,7 @@ func (k Kind) pass() int32 {
 	if k == XDP {
 		return xdpPass
 	}
-	return tcActOK
+	return tcActUnspec
 }
 
 func (k Kind) drop() int32 {
@@ -55,8 +55,8 @@ func (k Kind) drop() int32 {
 // Names of the maps every generation has.
 const (
 	mapPkt      = "pkt"      // the packet context (shared, not the generation's)
-	mapCounters = "counters" // per-CPU {packets, bytes} per counter slot
-	mapIfaces   = "ifaces"   // ifindex -> interface pattern bits
+	MapCounters = "counters" // per-CPU {packets, bytes} per counter slot
+	MapIfaces   = "ifaces"   // ifindex -> interface pattern bits
 )
 
 // progsMap names the generation's program array for a kind.
@@ -129,8 +129,8 @@ func Generate(p *plan.Plan, kinds ...Kind) (*GenerationSpec, error) {
 	g := &gen{p: p, spec: &ebpf.CollectionSpec{Maps: map[string]*ebpf.MapSpec{}, Programs: map[string]*ebpf.ProgramSpec{}}}
 	errSlot := p.Counters()
 	g.spec.Maps[mapPkt] = PacketMapSpec()
-	g.spec.Maps[mapCounters] = &ebpf.MapSpec{Name: mapCounters, Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 16, MaxEntries: uint32(errSlot + 1)}
-	g.spec.Maps[mapIfaces] = &ebpf.MapSpec{Name: mapIfaces, Type: ebpf.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 4096}
+	g.spec.Maps[MapCounters] = &ebpf.MapSpec{Name: MapCounters, Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 16, MaxEntries: uint32(errSlot + 1)}
+	g.spec.Maps[MapIfaces] = &ebpf.MapSpec{Name: MapIfaces, Type: ebpf.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 4096}
 	if err := g.segmentMaps(); err != nil {
 		return nil, err
 	}
@@ -402,7 +402,7 @@ func (g *gen) entryMain(e *emitter, k Kind, roots []*plan.Chain) {
 			e.emit(
 				asm.LoadMem(asm.R1, asm.R7, f.idx, asm.Word),
 				asm.StoreMem(asm.R10, stackCounterKey, asm.R1, asm.Word),
-				asm.LoadMapPtr(asm.R1, 0).WithReference(mapIfaces),
+				asm.LoadMapPtr(asm.R1, 0).WithReference(MapIfaces),
 				asm.Mov.Reg(asm.R2, asm.R10),
 				asm.Add.Imm(asm.R2, stackCounterKey),
 				asm.FnMapLookupElem.Call(),
@@ -480,7 +480,7 @@ func (g *gen) countReg(e *emitter, reg asm.Register) {
 func (g *gen) countAt(e *emitter) {
 	skip := e.newLabel("nocnt")
 	e.emit(
-		asm.LoadMapPtr(asm.R1, 0).WithReference(mapCounters),
+		asm.LoadMapPtr(asm.R1, 0).WithReference(MapCounters),
 		asm.Mov.Reg(asm.R2, asm.R10),
 		asm.Add.Imm(asm.R2, stackCounterKey),
 		asm.FnMapLookupElem.Call(),

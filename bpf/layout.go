@@ -84,10 +84,12 @@ const (
 
 // Action codes of the program types.
 const (
-	tcActOK   = 0
-	tcActShot = 2
-	xdpDrop   = 1
-	xdpPass   = 2
+	// tcActUnspec passes the packet and lets the tc programs after ours
+	// run (TCX_NEXT); TC_ACT_OK would end the hook for them.
+	tcActUnspec = -1
+	tcActShot   = 2
+	xdpDrop     = 1
+	xdpPass     = 2
 )
 
 // keyBytes converts a plan value (big-endian, the plan field's size) to

@@ -160,7 +160,7 @@ func (d *Datapath) Swap(g *Generation) error {
 // index, the bits of the plan's patterns its name matches; index 0 (no
 // interface) matches the patterns that match an empty name.
 func (g *Generation) SetIfaces(names map[uint32]string) error {
-	m := g.Coll.Maps[mapIfaces]
+	m := g.Coll.Maps[MapIfaces]
 	pats := g.Spec.Plan.Ifaces
 	put := func(idx uint32, name string) error {
 		var bits uint64
@@ -187,16 +187,35 @@ type Counter struct{ Packets, Bytes uint64 }
 
 // Counters reads the generation's counters, summed over the CPUs: one per
 // plan counter slot, then the failed-tail-call slot.
-func (g *Generation) Counters() ([]Counter, error) {
-	m := g.Coll.Maps[mapCounters]
+func (g *Generation) Counters() ([]Counter, error) { return ReadCounters(g.Coll.Maps[MapCounters]) }
+
+// ReadCounters reads a per-CPU counter array in one batch and sums each
+// slot over the CPUs.
+func ReadCounters(m *ebpf.Map) ([]Counter, error) {
 	n := int(m.MaxEntries())
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]uint32, n)
+	per := make([]Counter, n*ncpu)
 	out := make([]Counter, n)
-	var per []Counter
-	for i := 0; i < n; i++ {
-		if err := m.Lookup(uint32(i), &per); err != nil {
-			return nil, fmt.Errorf("counter %d: %w", i, err)
+	var cursor ebpf.MapBatchCursor
+	for done := 0; done < n; {
+		got, err := m.BatchLookup(&cursor, keys[done:], per[done*ncpu:], nil)
+		done += got
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			break
 		}
-		for _, c := range per {
+		if err != nil {
+			return nil, fmt.Errorf("reading counters: %w", err)
+		}
+		if got == 0 {
+			return nil, fmt.Errorf("reading counters: %d of %d slots", done, n)
+		}
+	}
+	for i := range out {
+		for _, c := range per[i*ncpu : (i+1)*ncpu] {
 			out[i].Packets += c.Packets
 			out[i].Bytes += c.Bytes
 		}

@@ -117,8 +117,17 @@ func (h *harness) run(g *bpf.Generation, hook translator.Hook, p *packet.Packet)
 	if err != nil {
 		h.tb.Fatal(err)
 	}
+	// tc action codes: TC_ACT_SHOT drops; ACCEPT passes with
+	// TC_ACT_UNSPEC so that later tc programs still run.
+	const tcActShot, tcActUnspec = 2, -1
 	var res result
-	res.drop = ret == 2
+	switch int32(ret) {
+	case tcActShot:
+		res.drop = true
+	case tcActUnspec:
+	default:
+		h.tb.Fatalf("the program returned %d, neither TC_ACT_SHOT nor TC_ACT_UNSPEC", int32(ret))
+	}
 	for i := range after {
 		for n := before[i].Packets; n < after[i].Packets; n++ {
 			res.counters = append(res.counters, i)
