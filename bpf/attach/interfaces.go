@@ -50,19 +50,36 @@ type Result struct {
 	Err error
 }
 
-// AttachAll attaches the programs to every interface of the namespace, lo
-// included, and returns one Result per interface in index order; see
-// AttachInterface. The error is for the namespace as a whole (its
-// interfaces could not be listed); an interface that could not be
-// attached has its reason in Result.Err, and Failed collects them.
-func (ns *NS) AttachAll(progs Programs, opts Options) ([]Result, error) {
-	ifaces, err := ns.interfaces(0)
+// AttachAll attaches to every interface of the namespace, lo included,
+// the programs progs chooses for it (programs differ by link layer), and
+// returns one Result per interface in index order; see AttachInterface.
+// The error is for the namespace as a whole (its interfaces could not be
+// listed); an interface that could not be attached has its reason in
+// Result.Err, and Failed collects them.
+func (ns *NS) AttachAll(progs func(Interface) Programs, opts Options) ([]Result, error) {
+	ifaces, err := ns.Interfaces()
 	if err != nil {
 		return nil, err
 	}
 	var out []Result
 	for _, iface := range ifaces {
-		out = append(out, ns.attachInterface(interfaceOf(iface), progs, opts))
+		out = append(out, ns.attachInterface(iface, progs(iface), opts))
+	}
+	return out, nil
+}
+
+// Same chooses the same programs for every interface.
+func Same(p Programs) func(Interface) Programs { return func(Interface) Programs { return p } }
+
+// Interfaces lists the namespace's interfaces in index order.
+func (ns *NS) Interfaces() ([]Interface, error) {
+	ls, err := ns.interfaces(0)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Interface, len(ls))
+	for i, l := range ls {
+		out[i] = interfaceOf(l)
 	}
 	return out, nil
 }

@@ -22,7 +22,7 @@ func TestAttachAll(t *testing.T) {
 		Egress:  udpProgram(t, ebpf.SchedCLS, "bpftables_out", counts, 1, tcOK),
 		XDP:     udpProgram(t, ebpf.XDP, "bpftables_xdp", counts, 2, xdpPass),
 	}
-	rs, err := top.b.AttachAll(progs, Options{})
+	rs, err := top.b.AttachAll(Same(progs), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestAttachAll(t *testing.T) {
 	// Again, with new programs: replaced in place, same links.
 	progs.XDP = udpProgram(t, ebpf.XDP, "bpftables_xdp2", counts, 2, xdpPass)
 	progs.Egress = udpProgram(t, ebpf.SchedCLS, "bpftables_out2", counts, 1, tcOK)
-	rs, err = top.b.AttachAll(progs, Options{})
+	rs, err = top.b.AttachAll(Same(progs), Options{})
 	if err != nil || Failed(rs) != nil {
 		t.Fatalf("again: %v, %v", err, Failed(rs))
 	}
@@ -84,7 +84,7 @@ func TestAttachAll(t *testing.T) {
 
 	// tc ingress instead of XDP: XDP goes.
 	progs.XDP = nil
-	rs, err = top.b.AttachAll(progs, Options{})
+	rs, err = top.b.AttachAll(Same(progs), Options{})
 	if err != nil || Failed(rs) != nil {
 		t.Fatalf("without XDP: %v, %v", err, Failed(rs))
 	}
@@ -132,7 +132,7 @@ func TestAttachAllReportsFailures(t *testing.T) {
 	defer other.Close()
 
 	xdp := udpProgram(t, ebpf.XDP, "bpftables_xdp", counts, 2, xdpPass)
-	rs, err := top.b.AttachAll(Programs{XDP: xdp}, Options{})
+	rs, err := top.b.AttachAll(Same(Programs{XDP: xdp}), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func TestAttachAllReportsFailures(t *testing.T) {
 		t.Errorf("Failed = %v, want vb's error", err)
 	}
 
-	rs, err = top.b.AttachAll(Programs{XDP: xdp, Ingress: udpProgram(t, ebpf.SchedCLS, "bpftables_in", counts, 0, tcOK)}, Options{})
+	rs, err = top.b.AttachAll(Same(Programs{XDP: xdp, Ingress: udpProgram(t, ebpf.SchedCLS, "bpftables_in", counts, 0, tcOK)}), Options{})
 	if err != nil || Failed(rs) != nil {
 		t.Fatalf("with tc ingress: %v, %v", err, Failed(rs))
 	}
