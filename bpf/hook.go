@@ -86,7 +86,11 @@ const (
 
 	fibSuccess  = 0
 	fibNotFwded = 4
-	fibNoNeigh  = 7
+	// fibFwdDisabled: forwarding is off on the interface, checked before
+	// any lookup. Such a host forwards nothing: a packet is for it or is
+	// dropped by the kernel's routing, so it is judged at INPUT.
+	fibFwdDisabled = 5
+	fibNoNeigh     = 7
 )
 
 // ConfigMapSpec is the map of test overrides the hook programs read: a
@@ -582,7 +586,7 @@ func fibLookup(e *emitter, k Kind, pass, judge string) {
 		)
 	}
 	e.mark(call)
-	fwd := e.newLabel("fwd")
+	fwd, input := e.newLabel("fwd"), e.newLabel("input")
 	e.emit(
 		asm.Mov.Reg(asm.R1, asm.R6),
 		asm.Mov.Reg(asm.R2, asm.R10),
@@ -592,7 +596,11 @@ func fibLookup(e *emitter, k Kind, pass, judge string) {
 		asm.FnFibLookup.Call(),
 		asm.JEq.Imm(asm.R0, fibSuccess, fwd),
 		asm.JEq.Imm(asm.R0, fibNoNeigh, fwd),
+		asm.JEq.Imm(asm.R0, fibFwdDisabled, input),
 		asm.JNE.Imm(asm.R0, fibNotFwded, pass),
+	)
+	e.mark(input)
+	e.emit(
 		asm.StoreImm(asm.R7, offHook, 2, asm.Byte), // INPUT
 		asm.StoreImm(asm.R7, offOutIfidx, 0, asm.Word),
 		asm.Ja.Label(judge),

@@ -1,6 +1,7 @@
 package bpf
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"reflect"
@@ -197,23 +198,11 @@ func ReadCounters(m *ebpf.Map) ([]Counter, error) {
 	if err != nil {
 		return nil, err
 	}
-	keys := make([]uint32, n)
 	per := make([]Counter, n*ncpu)
-	out := make([]Counter, n)
-	var cursor ebpf.MapBatchCursor
-	for done := 0; done < n; {
-		got, err := m.BatchLookup(&cursor, keys[done:], per[done*ncpu:], nil)
-		done += got
-		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("reading counters: %w", err)
-		}
-		if got == 0 {
-			return nil, fmt.Errorf("reading counters: %d of %d slots", done, n)
-		}
+	if err := ReadArray(m, per, ncpu); err != nil {
+		return nil, fmt.Errorf("reading counters: %w", err)
 	}
+	out := make([]Counter, n)
 	for i := range out {
 		for _, c := range per[i*ncpu : (i+1)*ncpu] {
 			out[i].Packets += c.Packets
@@ -223,6 +212,50 @@ func ReadCounters(m *ebpf.Map) ([]Counter, error) {
 	return out, nil
 }
 
+// ReadArray reads every element of an array map into values, in batches:
+// values holds MaxEntries elements, times perElem (the number of possible
+// CPUs for a per-CPU map, else 1).
+func ReadArray[T any](m *ebpf.Map, values []T, perElem int) error {
+	n := int(m.MaxEntries())
+	if len(values) != n*perElem {
+		return fmt.Errorf("reading %d elements into %d values", n, len(values))
+	}
+	keys := make([]uint32, n)
+	var cursor ebpf.MapBatchCursor
+	for done := 0; done < n; {
+		got, err := m.BatchLookup(&cursor, keys[done:], values[done*perElem:], nil)
+		done += got
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if got == 0 {
+			return fmt.Errorf("read %d of %d elements", done, n)
+		}
+	}
+	return nil
+}
+
+// WriteArray writes values to elements 0, 1, ... of an array map in one
+// batch.
+func WriteArray(m *ebpf.Map, values any, count int) error {
+	if count == 0 {
+		return nil
+	}
+	keys := make([]uint32, count)
+	for i := range keys {
+		keys[i] = uint32(i)
+	}
+	_, err := m.BatchUpdate(keys, values, nil)
+	return err
+}
+
+// Rows views packed bytes as a slice of count arrays of size bytes, the
+// shape BatchUpdate takes keys and values in.
+func Rows(b []byte, size, count int) any { return rows(b, size, count) }
+
 // rows views packed bytes as a slice of count arrays of size bytes, the
 // shape BatchUpdate takes keys and values in.
 func rows(b []byte, size, count int) any {
@@ -230,4 +263,43 @@ func rows(b []byte, size, count int) any {
 	s := reflect.MakeSlice(t, count, count)
 	copy(unsafe.Slice((*byte)(s.UnsafePointer()), size*count), b)
 	return s.Interface()
+}
+
+// ABI identifies the contract between the hook programs and the
+// generations they tail-call: the hook programs themselves (and with them
+// the packet context layout they write and the maps they use). A datapath
+// loaded by a build with another ABI cannot take this build's
+// generations.
+func ABI() [32]byte {
+	h := sha256.New()
+	fmt.Fprintf(h, "pkt %d\n", pktSize)
+	for _, m := range []*ebpf.MapSpec{PacketMapSpec(), ConfigMapSpec(), RootMapSpec(TC), RootMapSpec(XDP)} {
+		fmt.Fprintf(h, "%s %v %d %d %d\n", m.Name, m.Type, m.KeySize, m.ValueSize, m.MaxEntries)
+	}
+	for _, hs := range HookSpecs(TC, XDP) {
+		fmt.Fprintf(h, "%s\n%v\n", hs.Name(), HookProgram(hs).Instructions)
+	}
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return sum
+}
+
+// RootMapName names the root program array of a kind.
+func RootMapName(k Kind) string { return rootMap(k) }
+
+// FamilySlot is a family's slot in the root program arrays.
+func FamilySlot(f translator.Family) uint32 { return familySlot(f) }
+
+// ProgramArrayName names a generation's program array for a kind.
+func ProgramArrayName(k Kind) string { return progsMap(k) }
+
+// ProgramArrays names the generation's program arrays. They must stay
+// pinned while the generation is in force: the kernel empties a program
+// array when the last file descriptor or pin of it goes.
+func (g *Generation) ProgramArrays() []string {
+	var names []string
+	for _, k := range g.Spec.Kinds {
+		names = append(names, progsMap(k))
+	}
+	return names
 }

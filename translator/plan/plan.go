@@ -286,3 +286,25 @@ func (e *RuleError) Error() string {
 }
 
 func (e *RuleError) Unwrap() error { return e.Err }
+
+// EachSlot visits the counter slots of a table as Build numbers them,
+// without lowering anything: each rule (r non-nil) in the order of the
+// sorted chains, then each built-in chain's policy (r nil). It lets the
+// counters of a loaded generation be read against the ruleset it was
+// built from.
+func EachSlot(t *translator.Table, visit func(slot int, c *translator.Chain, r *translator.Rule)) {
+	slot := 0
+	chains := t.SortedChains()
+	for _, c := range chains {
+		for _, r := range c.Rules {
+			visit(slot, c, r)
+			slot++
+		}
+	}
+	for _, c := range chains {
+		if c.Builtin {
+			visit(slot, c, nil)
+			slot++
+		}
+	}
+}

@@ -152,3 +152,31 @@ func compare(p *plan.Plan, want eval.Result, got plan.Judgement) string {
 	}
 	return ""
 }
+
+// TestEachSlot checks that EachSlot numbers counters as Build does, on
+// random rulesets with user chains.
+func TestEachSlot(t *testing.T) {
+	for seed := int64(0); seed < 40; seed++ {
+		rs := restore(t, translator.IPv4, rulegen.New(seed, translator.IPv4).Ruleset(30))
+		p, err := plan.Build(rs, "filter", plan.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		visited := 0
+		plan.EachSlot(rs.Table("filter"), func(slot int, c *translator.Chain, r *translator.Rule) {
+			visited++
+			if r != nil {
+				if pr := p.Rules[slot]; pr.Source != r || p.Chains[pr.Chain].Name != c.Name {
+					t.Fatalf("seed %d: slot %d is rule %d of %s in the plan, rule %v of %s by EachSlot", seed, slot, pr.Index, p.Chains[pr.Chain].Name, r, c.Name)
+				}
+				return
+			}
+			if pc := p.ChainByName(c.Name); pc.PolicyID != slot {
+				t.Fatalf("seed %d: policy of %s: slot %d in the plan, %d by EachSlot", seed, c.Name, pc.PolicyID, slot)
+			}
+		})
+		if visited != p.Counters() {
+			t.Fatalf("seed %d: EachSlot visited %d slots, the plan has %d", seed, visited, p.Counters())
+		}
+	}
+}

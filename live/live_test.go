@@ -1,0 +1,158 @@
+package live_test
+
+import (
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/bpftables/bpftables/bpf/state"
+	"github.com/bpftables/bpftables/internal/nettest"
+	"github.com/bpftables/bpftables/live"
+	"github.com/bpftables/bpftables/translator"
+	"github.com/bpftables/bpftables/translator/iptables"
+)
+
+// testLayout is a state layout of the test's own: a bpffs mounted under a
+// temporary directory (unmounted at the end), so that the machine's state
+// is never touched.
+func testLayout(t *testing.T) state.Layout {
+	dir := t.TempDir()
+	l := state.Layout{BPFFS: filepath.Join(dir, "sys"), Run: filepath.Join(dir, "run")}
+	if err := os.MkdirAll(l.BPFFS, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(filepath.Join(l.Run, "bpffs"), unix.MNT_DETACH) })
+	return l
+}
+
+func restore(t *testing.T, f translator.Family, cur *translator.Ruleset, text string, opts iptables.RestoreOptions) *translator.Ruleset {
+	t.Helper()
+	rs, err := iptables.Restore(cur, strings.NewReader(text), opts)
+	if err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	return rs
+}
+
+// udpProbe sends one datagram to the listener over lo and reports whether
+// it arrived.
+func udpProbe(t *testing.T, l *net.UDPConn) bool {
+	t.Helper()
+	c, err := net.DialUDP("udp", nil, l.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("probe")); err != nil {
+		t.Fatal(err)
+	}
+	_ = l.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	buf := make([]byte, 64)
+	_, _, err = l.ReadFromUDP(buf)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return true
+}
+
+func TestApplyJudgesAndCounts(t *testing.T) {
+	ns := nettest.NewNS(t)
+	layout := testLayout(t)
+	if out, err := ns.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	ns.Do(t, func() {
+		l, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		port := l.LocalAddr().(*net.UDPAddr).Port
+		apply := func(text string) {
+			n, err := live.Open(live.Options{Layout: layout})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer n.Close()
+			cur, err := n.Ruleset(translator.IPv4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rs := restore(t, translator.IPv4, cur, text, iptables.RestoreOptions{})
+			res, err := n.Apply(rs, live.ApplyOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := n.Status()
+			t.Logf("applied %+v\nstatus %+v %v", res, st, err)
+		}
+		counts := func() map[string]translator.Counters {
+			n, err := live.OpenReader(live.Options{Layout: layout})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer n.Close()
+			rs, err := n.Ruleset(translator.IPv4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := map[string]translator.Counters{}
+			for _, c := range rs.Table("filter").Chains {
+				out[":"+c.Name] = c.Counters
+				for _, r := range c.Rules {
+					out["-A "+c.Name+r.Spec(translator.IPv4)] = r.Counters
+				}
+			}
+			return out
+		}
+		if !udpProbe(t, l) {
+			t.Fatal("no ruleset: the datagram did not arrive")
+		}
+		drop := "-A INPUT -p udp -m udp --dport " + strconv.Itoa(port) + " -j DROP"
+		apply("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp -j ACCEPT\n" + drop + "\nCOMMIT\n")
+		for i := 0; i < 3; i++ {
+			if udpProbe(t, l) {
+				t.Fatalf("the DROP rule let a datagram through; counts %+v", counts())
+			}
+		}
+		c := counts()
+		if c[drop].Packets != 3 || c[drop].Bytes != 3*(20+8+5) {
+			t.Fatalf("DROP rule counted %+v, want 3 packets of 33 bytes", c[drop])
+		}
+		// A new ruleset with the same DROP rule first: its counters carry
+		// over; the INPUT policy and the new rule start from what they had.
+		apply("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p icmp -j ACCEPT\n" + drop + "\nCOMMIT\n")
+		if udpProbe(t, l) {
+			t.Fatal("after the swap the DROP rule let a datagram through")
+		}
+		if c := counts(); c[drop].Packets != 4 {
+			t.Fatalf("after the swap the DROP rule counts %+v, want 4 packets", c[drop])
+		}
+		apply("*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n")
+		if !udpProbe(t, l) {
+			t.Fatal("with the rules gone, the datagram did not arrive")
+		}
+		if c := counts(); c[":INPUT"].Packets == 0 {
+			t.Fatalf("the INPUT policy counted nothing: %+v", c)
+		}
+		if err := live.Reset(live.Options{Layout: layout}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	// Nothing of bpftables is left on the interfaces.
+	out, _ := ns.Command("bpftool", "net", "show").CombinedOutput()
+	if strings.Contains(string(out), "bpftables") {
+		t.Fatalf("after reset, bpftool still shows:\n%s", out)
+	}
+}
