@@ -4,12 +4,14 @@
 package compat
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
 	"strings"
 
+	"github.com/bpftables/bpftables/live"
 	"github.com/bpftables/bpftables/translator"
 	"github.com/bpftables/bpftables/translator/iptables"
 )
@@ -33,6 +35,7 @@ type RestoreFlags struct {
 	Wait         int    // -w [secs]: -1 not given, 0 forever
 	WaitInterval int    // -W usecs
 	File         string // input file; "" is standard input
+	XDP          bool   // --xdp (bpftables): ingress hooks at XDP
 }
 
 // ProgramFamily returns the family a program name implies: ip6tables*
@@ -54,7 +57,8 @@ func restoreUsage(prog string) string {
 		"	   [ --noflush ]\n"+
 		"	   [ --wait=<seconds>\n"+
 		"	   [ --table=<TABLE> ]\n"+
-		"	   [ --modprobe=<command> ]\n", prog)
+		"	   [ --modprobe=<command> ]\n"+
+		"	   [ --xdp ]  (bpftables: run the ingress hooks at XDP)\n", prog)
 }
 
 // errExit carries an exit status out of flag parsing.
@@ -70,7 +74,8 @@ func ParseRestoreFlags(prog string, args []string, warn io.Writer) (RestoreFlags
 	f := RestoreFlags{Wait: -1}
 	tryHelp := &errExit{status: 1, msg: fmt.Sprintf("Try `%s -h' for more information.\n", prog)}
 	long := map[string]byte{"counters": 'c', "verbose": 'v', "version": 'V', "test": 't', "help": 'h',
-		"noflush": 'n', "modprobe": 'M', "table": 'T', "wait": 'w', "wait-interval": 'W', "binary": 'b'}
+		"noflush": 'n', "modprobe": 'M', "table": 'T', "wait": 'w', "wait-interval": 'W', "binary": 'b',
+		"xdp": 'X'}
 	waitSet, intervalSet := false, false
 	var files []string
 	for i := 0; i < len(args); i++ {
@@ -147,6 +152,11 @@ func ParseRestoreFlags(prog string, args []string, warn io.Writer) (RestoreFlags
 				fmt.Fprint(warn, "-b/--binary option is not implemented\n")
 			case 'c':
 				f.Counters = true
+			case 'X':
+				if !strings.HasPrefix(a, "--") {
+					return f, tryHelp // --xdp only, no short form
+				}
+				f.XDP = true
 			case 'v':
 				f.Verbose++
 			case 'V':
@@ -231,24 +241,52 @@ func RestoreMain(prog string, args []string, env Env) int {
 		defer f.Close()
 		in = f
 	}
-	if !flags.Test {
-		fmt.Fprintf(env.Stderr, "%s: loading rules into the kernel needs the bpftables datapath, which this build does not have yet; use --test to check input\n", prog)
-		return 1
-	}
 	if flags.Verbose > 0 {
 		in = echoComments(in, env.Stdout)
 	}
-	rs := translator.NewRuleset(ProgramFamily(prog))
-	_, err := iptables.Restore(rs, in, iptables.RestoreOptions{
+	ropts := iptables.RestoreOptions{
 		Noflush:  flags.Noflush,
 		Counters: flags.Counters,
 		Table:    flags.Table,
 		Program:  prog,
-	})
+	}
+	fam := ProgramFamily(prog)
+	if flags.Test {
+		if _, err := iptables.Restore(translator.NewRuleset(fam), in, ropts); err != nil {
+			msg, status := iptables.FormatError(prog, err)
+			fmt.Fprint(env.Stderr, msg)
+			return status
+		}
+		return 0
+	}
+	// The whole input is read before the lock is taken, so that a slow
+	// writer of the input does not hold other writers up.
+	data, err := io.ReadAll(in)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "%s: reading the input: %v\n", prog, err)
+		return iptables.OtherProblem
+	}
+	opts, err := liveOptions(flags.Wait, flags.XDP)
+	if err != nil {
+		return liveError(prog, err, env)
+	}
+	n, err := live.Open(opts)
+	if err != nil {
+		return liveError(prog, err, env)
+	}
+	defer n.Close()
+	cur, err := n.Ruleset(fam)
+	if err != nil {
+		return liveError(prog, err, env)
+	}
+	rs, err := iptables.Restore(cur, bytes.NewReader(data), ropts)
 	if err != nil {
 		msg, status := iptables.FormatError(prog, err)
 		fmt.Fprint(env.Stderr, msg)
 		return status
+	}
+	if _, err := n.Apply(rs, live.ApplyOptions{Counters: flags.Counters}); err != nil {
+		return liveError(prog, err, env)
 	}
 	return 0
 }

@@ -94,8 +94,7 @@ func TestApplyJudgesAndCounts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			st, err := n.Status()
-			t.Logf("applied %+v\nstatus %+v %v", res, st, err)
+			t.Logf("generation %d: %d rules, plan %v, generate %v, load %v, switch %v", res.Generation, res.Rules, res.Plan, res.Generate, res.Load, res.Switch)
 		}
 		counts := func() map[string]translator.Counters {
 			n, err := live.OpenReader(live.Options{Layout: layout})
@@ -149,10 +148,19 @@ func TestApplyJudgesAndCounts(t *testing.T) {
 		if err := live.Reset(live.Options{Layout: layout}); err != nil {
 			t.Fatal(err)
 		}
+		// Nothing of bpftables is left on the interfaces, as the kernel
+		// reports them.
+		n, err := live.OpenReader(live.Options{Layout: layout})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer n.Close()
+		st, err := n.Status()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(st.Attachments) > 0 || st.Loaded {
+			t.Fatalf("after reset: loaded %v, attachments %v", st.Loaded, st.Attachments)
+		}
 	})
-	// Nothing of bpftables is left on the interfaces.
-	out, _ := ns.Command("bpftool", "net", "show").CombinedOutput()
-	if strings.Contains(string(out), "bpftables") {
-		t.Fatalf("after reset, bpftool still shows:\n%s", out)
-	}
 }

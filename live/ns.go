@@ -101,6 +101,9 @@ func Open(opts Options) (*NS, error) {
 		n.Close()
 		return nil, err
 	}
+	// The directories of namespaces that are gone: best effort, a writer
+	// of another namespace may hold their locks.
+	_, _ = dir.Root().Collect()
 	return n, nil
 }
 

@@ -23,6 +23,8 @@ func main() {
 var programs = map[string]func(prog string, args []string, env compat.Env) int{
 	"iptables-restore":  compat.RestoreMain,
 	"ip6tables-restore": compat.RestoreMain,
+	"iptables-save":     compat.SaveMain,
+	"ip6tables-save":    compat.SaveMain,
 }
 
 func run(argv0 string, args []string, env compat.Env) int {
@@ -42,6 +44,10 @@ func run(argv0 string, args []string, env compat.Env) int {
 		return compat.FmtMain(rest, env)
 	case "demo":
 		return demoMain(rest, env)
+	case "status":
+		return compat.StatusMain(rest, env)
+	case "reset":
+		return compat.ResetMain(rest, env)
 	case "version", "-V", "--version":
 		fmt.Fprintf(env.Stdout, "bpftables (iptables v%s compatible)\n", iptables.Version)
 		return 0
@@ -58,13 +64,18 @@ func usage(env compat.Env) {
 	fmt.Fprint(env.Stderr, `Usage: bpftables COMMAND [ARGS]
 
 Commands:
-  iptables-restore [flags] [FILE]   iptables-restore (IPv4); --test checks input
+  iptables-restore [flags] [FILE]   load a ruleset into the datapath (--test: only check it)
   ip6tables-restore [flags] [FILE]  the same for IPv6
+  iptables-save [-c] [-t TABLE]     print the ruleset in force (-c: with counters)
+  ip6tables-save [-c] [-t TABLE]    the same for IPv6
+  status                            what is loaded in this network namespace, and where
+  reset [-w [SECS]]                 detach and remove everything bpftables loaded here
   fmt [-4|-6] [-c] [FILE]           print restore input in iptables-save's canonical form
   demo [DIR]                        check and summarise the example rulesets
   version                           print the version
 
-Invoked through a symlink named iptables-restore or ip6tables-restore,
-bpftables behaves as that program.
+Invoked through a symlink named iptables-restore, ip6tables-restore,
+iptables-save or ip6tables-save, bpftables behaves as that program. Every
+command works on the network namespace it runs in (ip netns exec NS ...).
 `)
 }

@@ -59,3 +59,14 @@ func asError(err error) *Error {
 	}
 	return &Error{Status: ParameterProblem, Msg: err.Error(), Err: err}
 }
+
+// LineFailed is the error of input line line that could not be committed
+// for reason: printed as iptables-restore's "line N failed", after the
+// reason.
+func LineFailed(line int, reason error) *Error {
+	msg := ""
+	if reason != nil {
+		msg = reason.Error()
+	}
+	return &Error{Status: OtherProblem, Line: line, Msg: msg, Err: errors.Join(errLineFailed, reason)}
+}

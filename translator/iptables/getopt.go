@@ -157,3 +157,41 @@ func (g *getopt) hasArg() bool {
 func (g *getopt) addExt(opts []longOpt) {
 	g.ext = append(append([]longOpt(nil), opts...), g.ext...)
 }
+
+// Getopt parses the command line of an iptables tool as glibc's
+// getopt_long does (see getopt): for the tools' own flags, such as
+// iptables-save's.
+type Getopt struct{ g getopt }
+
+// LongOpt is a long option of a tool: its name, whether it takes an
+// argument (0 no, 1 yes, 2 optional) and the short option it stands for.
+type LongOpt struct {
+	Name   string
+	HasArg int
+	Short  byte
+}
+
+// Codes Getopt.Next returns besides option characters.
+const (
+	GetoptEnd        = codeEnd
+	GetoptNonOption  = codeNonOption
+	GetoptUnknown    = codeUnknown
+	GetoptMissingArg = codeMissingArg
+)
+
+// NewGetopt parses args (without the program name) with the optstring
+// short (without a leading "-:") and the long options.
+func NewGetopt(args []string, short string, long []LongOpt) *Getopt {
+	g := &Getopt{g: getopt{args: args, short: short}}
+	for _, o := range long {
+		g.g.base = append(g.g.base, longOpt{name: o.Name, hasArg: o.HasArg, code: int(o.Short)})
+	}
+	return g
+}
+
+// Next returns the next option's code and its argument, if it has one;
+// a non-option argument comes as GetoptNonOption with the argument.
+func (g *Getopt) Next() (code int, arg string, hasArg bool) {
+	c := g.g.next()
+	return c, g.g.optarg, g.g.hasOptarg
+}

@@ -117,13 +117,7 @@ func readLine(br *bufio.Reader) (string, error) {
 }
 
 // failed returns iptables-restore's "line N failed" error with a reason.
-func (st *restorer) failed(reason error) error {
-	msg := ""
-	if reason != nil {
-		msg = reason.Error()
-	}
-	return &Error{Status: OtherProblem, Line: st.line, Msg: msg, Err: errors.Join(errLineFailed, reason)}
-}
+func (st *restorer) failed(reason error) error { return LineFailed(st.line, reason) }
 
 func (st *restorer) handle(text string) error {
 	switch {
