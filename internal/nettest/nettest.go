@@ -2,6 +2,19 @@
 // namespaces to run real tools in, and the rule that such a test skips only
 // where the machine lacks what it needs - and never when
 // BPFTABLES_REQUIRE_KERNEL=1 (CI), where a skip is a failure.
+//
+// Its end-to-end harness is a Topology, client - firewall - server in three
+// namespaces, and probes that send crafted packets through the firewall's
+// FORWARD, INPUT or OUTPUT hook and report which got through. The same
+// batch probed in two topologies, one firewall loaded by
+// iptables-legacy-restore and one by bpftables, must get the same
+// verdicts:
+//
+//	legacy := nettest.NewTopology(t, nettest.IptablesLegacy(rules, rules6))
+//	ours := nettest.NewTopology(t, loadBpftables(rules, rules6))
+//	nettest.RequireSameVerdicts(t, legacy.Forward(t, pkts), ours.Forward(t, pkts))
+//
+// docs/nettest.md says what each probe can and cannot observe.
 package nettest
 
 import (

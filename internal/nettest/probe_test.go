@@ -1,8 +1,14 @@
 package nettest
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"testing"
+	"time"
+
+	"github.com/bpftables/bpftables/translator/packet"
+	"golang.org/x/sys/unix"
 )
 
 // TestEmptyFirewall holds KernelDrops to the kernel: through a firewall
@@ -36,6 +42,136 @@ func TestEmptyFirewall(t *testing.T) {
 	for _, r := range kernelDrops {
 		if !used[r.why] {
 			t.Errorf("no packet of the corpus tests %q", r.why)
+		}
+	}
+}
+
+// TestInputObserverIsPastTheHook checks the claim the INPUT probe rests
+// on: raw sockets get only what INPUT accepted. A packet socket on the
+// firewall's veth, by contrast, sees every packet whatever INPUT decides,
+// so it could not serve as the observer.
+func TestInputObserverIsPastTheHook(t *testing.T) {
+	RequireRoot(t)
+	topo := NewTopology(t)
+	var link *observer
+	if err := topo.Firewall.Do(func() (err error) { link, err = watchLink(topo.FirewallClientLink.Index, unix.ETH_P_ALL); return }); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(link.fd) })
+	var pkts [][]byte
+	for _, ipv6 := range []bool{false, true} {
+		for _, p := range []pkt{tcp(22, packet.SYN), udp(53), icmp(8), icmp(128), with(udp(53), fragment(8, false))} {
+			if s := p(Input, ipv6); Unobservable(Input, s.Bytes()) == "" && KernelDrops(Input, s.Bytes()) == "" {
+				pkts = append(pkts, s.Bytes())
+			}
+		}
+	}
+	for _, policy := range []string{"ACCEPT", "DROP"} {
+		rules := filterRuleset("-P INPUT " + policy)
+		IptablesLegacy(rules, rules)(t, topo)
+		if err := link.reset(); err != nil {
+			t.Fatal(err)
+		}
+		res := topo.Probe(t, Input, pkts)
+		seen := map[tagKey]bool{}
+		if err := drain(link, func(k tagKey) { seen[k] = true }); err != nil {
+			t.Fatal(err)
+		}
+		for i, p := range pkts {
+			if !seen[keyOf(p, res.Tags[i])] {
+				t.Errorf("policy %s: the firewall's packet socket missed packet %d (%s)", policy, i, Describe(p))
+			}
+			if res.Passed(i) != (policy == "ACCEPT") {
+				t.Errorf("policy %s: packet %d (%s): %s", policy, i, Describe(p), res.verdict(i))
+			}
+		}
+	}
+}
+
+// TestOutputDropIsEPERM checks that a packet netfilter drops in OUTPUT is
+// reported dropped, with the EPERM its sender got.
+func TestOutputDropIsEPERM(t *testing.T) {
+	RequireRoot(t)
+	topo := NewTopology(t, IptablesLegacy(filterRuleset("-A OUTPUT -p udp -j DROP"), ""))
+	res := topo.Output(t, []packet.Spec{udp(53)(Output, false), tcp(53, packet.SYN)(Output, false)})
+	if res.Passed(0) || !errors.Is(res.SendErrs[0], unix.EPERM) {
+		t.Errorf("dropped packet: %s, send error %v; want drop, EPERM", res.verdict(0), res.SendErrs[0])
+	}
+	if !res.Passed(1) || res.SendErrs[1] != nil {
+		t.Errorf("accepted packet: %s, send error %v", res.verdict(1), res.SendErrs[1])
+	}
+}
+
+// TestCopiesCountedOnce checks attribution: a packet the firewall
+// duplicates (TEE) counts two copies, and copies of an earlier batch's
+// packets arriving during a later probe of the same packets count for
+// nothing there.
+func TestCopiesCountedOnce(t *testing.T) {
+	RequireRoot(t)
+	tee := "*mangle\n-A FORWARD -p udp --dport 9 -j TEE --gateway " + ServerLink.IPv4.Addr().String() + "\nCOMMIT\n"
+	topo := NewTopology(t, IptablesLegacy(tee, ""))
+	specs := []packet.Spec{udp(9)(Forward, false), udp(53)(Forward, false), udp(53)(Forward, true),
+		with(udp(53), ttl(1))(Forward, false)} // the kernel drops the last
+	first := topo.Forward(t, specs)
+	if want := []int{2, 1, 1, 0}; !slices.Equal(first.Copies, want) {
+		t.Fatalf("copies %v, want %v:\n%s", first.Copies, want, first)
+	}
+	// Replay the first batch, tags and all, from a socket of our own
+	// while the same packets are probed again.
+	var fd int
+	if err := topo.Client.Do(func() (err error) { fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0); return }); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	var replay [][]byte
+	for i, p := range first.Packets {
+		replay = append(replay, packet.Ethernet([6]byte(ClientLink.MAC), [6]byte(FirewallClientLink.MAC), withTag(p, first.Tags[i])))
+	}
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		for {
+			for _, frame := range replay {
+				if err := unix.Sendto(fd, frame, 0, &unix.SockaddrLinklayer{Ifindex: topo.ClientLink.Index}); err != nil {
+					done <- err
+					return
+				}
+			}
+			select {
+			case <-stop:
+				done <- nil
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	second := topo.Forward(t, specs)
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if want := []int{2, 1, 1, 0}; !slices.Equal(second.Copies, want) {
+		t.Errorf("copies with the first batch replayed alongside %v, want %v", second.Copies, want)
+	}
+}
+
+// TestLargeBatch sends more packets than one softirq run handles
+// (netdev_budget), so the kernel finishes them in ksoftirqd: the barrier
+// must still come out behind all of them, and every verdict be exact.
+func TestLargeBatch(t *testing.T) {
+	RequireRoot(t)
+	rules := filterRuleset("-A FORWARD -p udp --dport 3 -j DROP")
+	topo := NewTopology(t, IptablesLegacy(rules, rules))
+	var specs []packet.Spec
+	for i := range 6000 {
+		s := udp(uint16(i%7))(Forward, i%2 == 1)
+		s.Payload = make([]byte, i%1000)
+		specs = append(specs, s)
+	}
+	res := topo.Forward(t, specs)
+	for i, s := range specs {
+		if want := s.DstPort != 3; res.Passed(i) != want || res.Copies[i] > 1 {
+			t.Errorf("packet %d (%s): %s, want %s", i, Describe(res.Packets[i]), res.verdict(i), verdictName(want))
 		}
 	}
 }
