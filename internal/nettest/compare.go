@@ -6,8 +6,9 @@ import (
 )
 
 // RequireSameVerdicts fails the test for every packet that got through in
-// one result and not in the other; want is the reference (the kernel's
-// iptables), got the firewall under test. Both must come from probing the
+// one result and not in the other, or in a different number of copies;
+// want is the reference (the kernel's iptables), got the firewall under
+// test. Both must come from probing the
 // same packets at the same hook, or the comparison means nothing and the
 // test stops. Packets the kernel drops on its own (KernelDrops) agree
 // whatever the firewalls do; the log says how many there were.
@@ -25,7 +26,7 @@ func RequireSameVerdicts(tb testing.TB, want, got *Verdicts) {
 		if KernelDrops(want.Hook, want.Packets[i]) != "" {
 			vacuous++
 		}
-		if want.Passed(i) != got.Passed(i) {
+		if want.Copies[i] != got.Copies[i] {
 			tb.Errorf("%s packet %d (%s): want %s, got %s", want.Hook, i, Describe(want.Packets[i]), want.verdict(i), got.verdict(i))
 		}
 	}

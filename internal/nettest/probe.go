@@ -204,6 +204,11 @@ func (t *Topology) probe(hook Hook, pkts [][]byte, want map[tagKey]int, r *Verdi
 			return fmt.Errorf("send packet %d (%s): %w", i, Describe(r.Packets[i]), err)
 		}
 	}
+	if t.testHookSent != nil {
+		if err := t.testHookSent(); err != nil {
+			return err
+		}
+	}
 	timeout := t.Timeout
 	if timeout == 0 {
 		timeout = DefaultTimeout

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/bpftables/bpftables/translator/packet"
 	"golang.org/x/sys/unix"
@@ -103,8 +102,8 @@ func TestOutputDropIsEPERM(t *testing.T) {
 }
 
 // TestCopiesCountedOnce checks attribution: a packet the firewall
-// duplicates (TEE) counts two copies, and copies of an earlier batch's
-// packets arriving during a later probe of the same packets count for
+// duplicates (TEE) counts two copies, and copies of an earlier probe's
+// packets that arrive during a later probe of the same packets count for
 // nothing there.
 func TestCopiesCountedOnce(t *testing.T) {
 	RequireRoot(t)
@@ -112,52 +111,29 @@ func TestCopiesCountedOnce(t *testing.T) {
 	topo := NewTopology(t, IptablesLegacy(tee, ""))
 	specs := []packet.Spec{udp(9)(Forward, false), udp(53)(Forward, false), udp(53)(Forward, true),
 		with(udp(53), ttl(1))(Forward, false)} // the kernel drops the last
+	want := []int{2, 1, 1, 0}
 	first := topo.Forward(t, specs)
-	if want := []int{2, 1, 1, 0}; !slices.Equal(first.Copies, want) {
+	if !slices.Equal(first.Copies, want) {
 		t.Fatalf("copies %v, want %v:\n%s", first.Copies, want, first)
 	}
-	// Replay the first batch, tags and all, from a socket of our own
-	// while the same packets are probed again.
-	var fd int
-	if err := topo.Client.Do(func() (err error) { fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0); return }); err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fd)
-	var replay [][]byte
-	for i, p := range first.Packets {
-		replay = append(replay, packet.Ethernet([6]byte(ClientLink.MAC), [6]byte(FirewallClientLink.MAC), withTag(p, first.Tags[i])))
-	}
-	stop := make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		for {
-			for _, frame := range replay {
-				if err := unix.Sendto(fd, frame, 0, &unix.SockaddrLinklayer{Ifindex: topo.ClientLink.Index}); err != nil {
-					done <- err
-					return
-				}
-			}
-			select {
-			case <-stop:
-				done <- nil
-				return
-			case <-time.After(time.Millisecond):
+	// Probe again, and send the first probe's packets, tags and all, once
+	// more in the middle of it: they arrive before its barrier.
+	topo.testHookSent = func() error {
+		for i, p := range first.Packets {
+			if err := topo.sendClient(packet.Ethernet([6]byte(ClientLink.MAC), [6]byte(FirewallClientLink.MAC), withTag(p, first.Tags[i]))); err != nil {
+				return err
 			}
 		}
-	}()
-	second := topo.Forward(t, specs)
-	close(stop)
-	if err := <-done; err != nil {
-		t.Fatal(err)
+		return nil
 	}
-	if want := []int{2, 1, 1, 0}; !slices.Equal(second.Copies, want) {
-		t.Errorf("copies with the first batch replayed alongside %v, want %v", second.Copies, want)
+	if second := topo.Forward(t, specs); !slices.Equal(second.Copies, want) {
+		t.Errorf("copies with the first probe's packets sent again meanwhile %v, want %v", second.Copies, want)
 	}
 }
 
-// TestLargeBatch sends more packets than one softirq run handles
-// (netdev_budget), so the kernel finishes them in ksoftirqd: the barrier
-// must still come out behind all of them, and every verdict be exact.
+// TestLargeBatch probes thousands of packets of both families, some
+// dropped: the barrier must come out behind all of them, and every verdict
+// be exact.
 func TestLargeBatch(t *testing.T) {
 	RequireRoot(t)
 	rules := filterRuleset("-A FORWARD -p udp --dport 3 -j DROP")

@@ -95,6 +95,10 @@ type Topology struct {
 	tags     [2]uint32  // last tag handed out, per family (IPv4, IPv6)
 	barriers uint64     // last barrier nonce
 	sockets  sockets
+
+	// testHookSent, if set, runs on the probe's thread after its packets
+	// are sent and before the barrier.
+	testHookSent func() error
 }
 
 // Setup prepares a topology's firewall: loads a ruleset into the
