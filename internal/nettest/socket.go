@@ -33,6 +33,9 @@ func newSockets() sockets {
 	return sockets{local: map[rawKey]*observer{}, client: -1, bypass: -1, raw: [2]int{-1, -1}}
 }
 
+// close closes the sockets in the background: each packet socket waits
+// for a grace period as it closes, some 15 ms, which would otherwise add
+// up to most of a test's time. The namespaces go once their sockets have.
 func (s *sockets) close() {
 	fds := []int{s.client, s.bypass, s.raw[0], s.raw[1]}
 	for _, o := range s.local {
@@ -43,11 +46,13 @@ func (s *sockets) close() {
 			fds = append(fds, o.fd)
 		}
 	}
-	for _, fd := range fds {
-		if fd >= 0 {
-			unix.Close(fd)
+	go func() {
+		for _, fd := range fds {
+			if fd >= 0 {
+				unix.Close(fd)
+			}
 		}
-	}
+	}()
 }
 
 // observerBuffer is each observer's receive buffer: room for tens of
