@@ -16,8 +16,8 @@ func TestTopologiesSideBySide(t *testing.T) {
 	closed := NewTopology(t, IptablesLegacy(filterRuleset("-P FORWARD DROP"), filterRuleset("-P FORWARD DROP")))
 	other := NewTopology(t)
 	var specs []packet.Spec
-	for _, ipv6 := range []bool{false, true} {
-		specs = append(specs, tcp(22, packet.SYN)(Forward, ipv6), udp(53)(Forward, ipv6), icmp(8)(Forward, ipv6))
+	for _, f := range families {
+		specs = append(specs, tcp(22, packet.SYN)(forward, f), udp(53)(forward, f), icmp(8)(forward, f))
 	}
 	a, b, c := open.Forward(t, specs), closed.Forward(t, specs), other.Forward(t, specs)
 	for i := range specs {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 
+	"github.com/bpftables/bpftables/translator"
 	"github.com/bpftables/bpftables/translator/packet"
 )
 
@@ -12,14 +13,14 @@ import (
 // naming, every ICMP or ICMPv6 type, fragments, cut layer 4 headers,
 // lengths, TTLs, TOS values, broken IP headers and odd addresses.
 // Packets the probe cannot observe at the hook are left out.
-func oddPackets(hook Hook, ipv6 bool) [][]byte {
-	src, dst := Endpoints(hook, ipv6)
+func oddPackets(hook translator.Hook, f translator.Family) [][]byte {
+	src, dst := Endpoints(hook, f)
 	icmp := uint8(packet.ProtoICMP)
-	if ipv6 {
+	if f == v6 {
 		icmp = packet.ProtoICMPv6
 	}
 	l3 := 20
-	if ipv6 {
+	if f == v6 {
 		l3 = 40
 	}
 	udp := packet.Spec{Src: src, Dst: dst, Proto: packet.ProtoUDP, SrcPort: 40000, DstPort: 53, Payload: []byte("probe")}
@@ -49,7 +50,7 @@ func oddPackets(hook Hook, ipv6 bool) [][]byte {
 	add(packet.Spec{Src: src, Dst: dst, Proto: packet.ProtoUDP, SrcPort: 1, DstPort: 2, MoreFrags: true, Payload: make([]byte, 16)})
 	add(packet.Spec{Src: src, Dst: dst, Proto: packet.ProtoUDP, FragOffset: 3, MoreFrags: true, Payload: make([]byte, 16)})
 	add(packet.Spec{Src: src, Dst: dst, Proto: packet.ProtoTCP, FragOffset: 1, Payload: make([]byte, 8)})
-	if ipv6 {
+	if f == v6 {
 		edit(packet.Spec{Src: src, Dst: dst, Proto: packet.ProtoUDP, SrcPort: 1, DstPort: 2, MoreFrags: true}, func(b []byte) {
 			b[43] = 0 // fragment header with neither offset nor M flag
 		})
@@ -83,7 +84,7 @@ func oddPackets(hook Hook, ipv6 bool) [][]byte {
 	}
 
 	// Broken IP headers.
-	if ipv6 {
+	if f == v6 {
 		edit(udp, func(b []byte) { binary.BigEndian.PutUint16(b[4:], uint16(len(b)-40+1)) }) // says more than there is
 		edit(udp, func(b []byte) { binary.BigEndian.PutUint16(b[4:], uint16(len(b)-40-2)) }) // says less
 		edit(udp, func(b []byte) { binary.BigEndian.PutUint16(b[4:], 0) })
@@ -100,7 +101,7 @@ func oddPackets(hook Hook, ipv6 bool) [][]byte {
 
 	// Odd addresses.
 	var odd []string
-	if ipv6 {
+	if f == v6 {
 		odd = []string{"::", "::1", "fe80::1", "ff02::1", "ff0e::1", "::ffff:192.0.2.9", "fec0::1", "2001:db8:99::1", "2001:db8:2::"}
 	} else {
 		odd = []string{"0.0.0.0", "0.1.2.3", "127.0.0.1", "224.0.0.1", "239.1.2.3", "255.255.255.255", "240.0.0.1",
@@ -114,9 +115,9 @@ func oddPackets(hook Hook, ipv6 bool) [][]byte {
 		s.Dst = netip.MustParseAddr(a)
 		add(s)
 	}
-	if hook == Input {
+	if hook == input {
 		s := udp
-		s.Dst = FirewallServerLink.Addr(ipv6) // the far side's address, reached from the near side
+		s.Dst = FirewallServerLink.Addr(f) // the far side's address, reached from the near side
 		add(s)
 	}
 

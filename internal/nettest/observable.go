@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 
+	"github.com/bpftables/bpftables/translator"
 	"github.com/bpftables/bpftables/translator/packet"
 )
 
@@ -12,7 +13,7 @@ import (
 // probe does not watch, or is one the observer cannot receive. Probe
 // refuses such packets, since their verdicts would read "dropped" whatever
 // the firewall did.
-func Unobservable(hook Hook, ip []byte) string {
+func Unobservable(hook translator.Hook, ip []byte) string {
 	h, ok := parseHeader(ip)
 	if !ok {
 		return "not an IPv4 or IPv6 packet with a whole fixed header: it cannot carry a tag"
@@ -29,7 +30,7 @@ func Unobservable(hook Hook, ip []byte) string {
 // off in the firewall (no state, conntrack or NAT rules): with it, lone
 // fragments are held for reassembly at every hook. The empty-firewall test
 // holds this list to the kernel.
-func KernelDrops(hook Hook, ip []byte) string {
+func KernelDrops(hook translator.Hook, ip []byte) string {
 	h, ok := parseHeader(ip)
 	if !ok {
 		return ""
@@ -76,26 +77,23 @@ func parseHeader(ip []byte) (header, bool) {
 
 // rule is one reason a packet is not observed at some hooks.
 type rule struct {
-	hooks []Hook
+	hooks translator.HookMask
 	why   string
 	is    func(h header) bool
 }
 
-func (h header) first(hook Hook, rules []rule) string {
+func (h header) first(hook translator.Hook, rules []rule) string {
 	for _, r := range rules {
-		for _, rh := range r.hooks {
-			if rh == hook && r.is(h) {
-				return r.why
-			}
+		if r.hooks.Has(hook) && r.is(h) {
+			return r.why
 		}
 	}
 	return ""
 }
 
 var (
-	fwd, in, out = []Hook{Forward}, []Hook{Input}, []Hook{Output}
-	fwdIn        = []Hook{Forward, Input}
-	fwdOut       = []Hook{Forward, Output}
+	fwd, in, out  = translator.Forward.Mask(), translator.Input.Mask(), translator.Output.Mask()
+	fwdIn, fwdOut = fwd | in, fwd | out
 )
 
 var unobservable = []rule{
@@ -108,7 +106,7 @@ var unobservable = []rule{
 	{fwdOut, "destination is on the server's link but not the server: no neighbour answers for it",
 		func(h header) bool {
 			return (ServerLink.IPv4.Masked().Contains(h.dst) || ServerLink.IPv6.Masked().Contains(h.dst)) &&
-				h.dst != ServerLink.Addr(h.ipv6) && h.dst != lastAddr(ServerLink.IPv4)
+				h.dst != ServerLink.IPv4.Addr() && h.dst != ServerLink.IPv6.Addr() && h.dst != lastAddr(ServerLink.IPv4)
 		}},
 	{out, "destination is unspecified or loopback, so it is delivered in the firewall",
 		func(h header) bool { return h.dst.IsUnspecified() || h.dst.IsLoopback() }},

@@ -3,38 +3,44 @@ package nettest
 import (
 	"net/netip"
 
+	"github.com/bpftables/bpftables/translator"
 	"github.com/bpftables/bpftables/translator/packet"
 )
 
 const (
 	drop = false
 	pass = true
+
+	forward, input, output = translator.Forward, translator.Input, translator.Output
+	v4, v6                 = translator.IPv4, translator.IPv6
 )
+
+var families = []translator.Family{v4, v6}
 
 // A pkt builds a probe packet for a hook and family, between the hook's
 // Endpoints unless it says otherwise.
-type pkt func(hook Hook, ipv6 bool) packet.Spec
+type pkt func(hook translator.Hook, f translator.Family) packet.Spec
 
 func tcp(dport uint16, flags uint8) pkt {
-	return func(hook Hook, ipv6 bool) packet.Spec {
-		src, dst := Endpoints(hook, ipv6)
+	return func(hook translator.Hook, f translator.Family) packet.Spec {
+		src, dst := Endpoints(hook, f)
 		return packet.Spec{Src: src, Dst: dst, Proto: packet.ProtoTCP, SrcPort: 40000, DstPort: dport, TCPFlags: flags}
 	}
 }
 
 func udp(dport uint16) pkt {
-	return func(hook Hook, ipv6 bool) packet.Spec {
-		src, dst := Endpoints(hook, ipv6)
+	return func(hook translator.Hook, f translator.Family) packet.Spec {
+		src, dst := Endpoints(hook, f)
 		return packet.Spec{Src: src, Dst: dst, Proto: packet.ProtoUDP, SrcPort: 40000, DstPort: dport}
 	}
 }
 
 // icmp is an ICMP message, or ICMPv6 for IPv6.
 func icmp(typ uint8) pkt {
-	return func(hook Hook, ipv6 bool) packet.Spec {
-		src, dst := Endpoints(hook, ipv6)
+	return func(hook translator.Hook, f translator.Family) packet.Spec {
+		src, dst := Endpoints(hook, f)
 		proto := uint8(packet.ProtoICMP)
-		if ipv6 {
+		if f == v6 {
 			proto = packet.ProtoICMPv6
 		}
 		return packet.Spec{Src: src, Dst: dst, Proto: proto, ICMPType: typ, ICMPID: 1}
@@ -43,8 +49,8 @@ func icmp(typ uint8) pkt {
 
 // with changes a packet after it is built.
 func with(p pkt, edit func(*packet.Spec)) pkt {
-	return func(hook Hook, ipv6 bool) packet.Spec {
-		s := p(hook, ipv6)
+	return func(hook translator.Hook, f translator.Family) packet.Spec {
+		s := p(hook, f)
 		edit(&s)
 		return s
 	}
@@ -64,11 +70,4 @@ func verdictName(passed bool) string {
 		return "pass"
 	}
 	return "drop"
-}
-
-func familyName(ipv6 bool) string {
-	if ipv6 {
-		return "ipv6"
-	}
-	return "ipv4"
 }

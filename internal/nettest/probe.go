@@ -6,54 +6,30 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/bpftables/bpftables/translator"
 	"github.com/bpftables/bpftables/translator/packet"
 	"golang.org/x/sys/unix"
 )
 
-// Hook is the netfilter hook whose verdict a probe observes.
-type Hook uint8
-
-// The hooks a probe can observe. PREROUTING and POSTROUTING verdicts show
-// as well, folded into whichever of these the packet also crosses.
-const (
-	// Forward sends from the client through the firewall and watches the
-	// server's veth.
-	Forward Hook = iota
-	// Input sends from the client to one of the firewall's addresses and
-	// watches raw sockets in the firewall, which get a packet only after
-	// the INPUT hook let it through.
-	Input
-	// Output sends from a raw socket in the firewall to the server and
-	// watches the server's veth.
-	Output
-)
-
-// Hooks lists every hook a probe observes, for tests that try them all.
-var Hooks = []Hook{Forward, Input, Output}
-
-// String returns the name of the hook's chain in iptables.
-func (h Hook) String() string {
-	switch h {
-	case Forward:
-		return "FORWARD"
-	case Input:
-		return "INPUT"
-	case Output:
-		return "OUTPUT"
-	}
-	return fmt.Sprintf("Hook(%d)", uint8(h))
-}
+// Hooks lists the hooks a probe observes: FORWARD (the client sends
+// through the firewall, the server's veth watches), INPUT (the client sends
+// to the firewall's addresses, raw sockets in the firewall watch) and OUTPUT
+// (raw sockets in the firewall send, the server's veth watches).
+// PREROUTING and POSTROUTING verdicts show too, folded into whichever of
+// these the packet also crosses.
+var Hooks = []translator.Hook{translator.Forward, translator.Input, translator.Output}
 
 // MaxBatch is the most packets one probe carries: IPv4 tags are 16 bits.
 const MaxBatch = 65535
 
 // Verdicts is what one probe observed: which packets got through.
 type Verdicts struct {
-	Hook Hook
+	Hook translator.Hook
 	// Packets are the IP packets as the test gave them, before tagging.
 	Packets [][]byte
 	// Tags are the tags the packets carried: the IPv4 identification or
@@ -105,19 +81,19 @@ func errName(err error) string {
 // Forward probes FORWARD with the packets: see Probe.
 func (t *Topology) Forward(tb testing.TB, pkts []packet.Spec) *Verdicts {
 	tb.Helper()
-	return t.Probe(tb, Forward, Bytes(pkts))
+	return t.Probe(tb, translator.Forward, Bytes(pkts))
 }
 
 // Input probes INPUT with the packets: see Probe.
 func (t *Topology) Input(tb testing.TB, pkts []packet.Spec) *Verdicts {
 	tb.Helper()
-	return t.Probe(tb, Input, Bytes(pkts))
+	return t.Probe(tb, translator.Input, Bytes(pkts))
 }
 
 // Output probes OUTPUT with the packets: see Probe.
 func (t *Topology) Output(tb testing.TB, pkts []packet.Spec) *Verdicts {
 	tb.Helper()
-	return t.Probe(tb, Output, Bytes(pkts))
+	return t.Probe(tb, translator.Output, Bytes(pkts))
 }
 
 // Bytes builds each packet.
@@ -140,8 +116,11 @@ func Bytes(specs []packet.Spec) [][]byte {
 // dropped. A packet the probe cannot observe at the hook (see
 // Unobservable) fails the test, as does any sign that an observer missed
 // something or a barrier that does not come within Timeout.
-func (t *Topology) Probe(tb testing.TB, hook Hook, pkts [][]byte) *Verdicts {
+func (t *Topology) Probe(tb testing.TB, hook translator.Hook, pkts [][]byte) *Verdicts {
 	tb.Helper()
+	if !slices.Contains(Hooks, hook) {
+		tb.Fatalf("no probe observes %s", hook)
+	}
 	if len(pkts) > MaxBatch {
 		tb.Fatalf("probe %s: %d packets, at most %d", hook, len(pkts), MaxBatch)
 	}
@@ -175,7 +154,7 @@ func (t *Topology) Probe(tb testing.TB, hook Hook, pkts [][]byte) *Verdicts {
 
 // probe sends the tagged packets and then the barrier, from a thread
 // pinned to one CPU, and counts arrivals into r.
-func (t *Topology) probe(hook Hook, pkts [][]byte, want map[tagKey]int, r *Verdicts) error {
+func (t *Topology) probe(hook translator.Hook, pkts [][]byte, want map[tagKey]int, r *Verdicts) error {
 	if err := pinThread(); err != nil {
 		return err
 	}
@@ -197,7 +176,7 @@ func (t *Topology) probe(hook Hook, pkts [][]byte, want map[tagKey]int, r *Verdi
 	}
 	for i, p := range pkts {
 		if err := t.send(hook, p); err != nil {
-			if hook == Output && (errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOBUFS)) {
+			if hook == translator.Output && (errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOBUFS)) {
 				r.SendErrs[i] = err
 				continue
 			}
@@ -215,7 +194,7 @@ func (t *Topology) probe(hook Hook, pkts [][]byte, want map[tagKey]int, r *Verdi
 	}
 	deadline := time.Now().Add(timeout)
 	t.barriers++
-	if hook != Output {
+	if hook != translator.Output {
 		if err := t.sendClient(barrierFrame(t.ClientLink.MAC, t.FirewallClientLink.MAC, t.barriers)); err != nil {
 			return fmt.Errorf("send barrier: %w", err)
 		}
@@ -223,7 +202,7 @@ func (t *Topology) probe(hook Hook, pkts [][]byte, want map[tagKey]int, r *Verdi
 			return fmt.Errorf("the barrier from the client did not reach the firewall within %v (does it drop non-IP frames?): %w", timeout, err)
 		}
 	}
-	if hook != Input {
+	if hook != translator.Input {
 		if err := t.sendBypass(barrierFrame(t.FirewallServerLink.MAC, t.ServerLink.MAC, t.barriers)); err != nil {
 			return fmt.Errorf("send barrier: %w", err)
 		}

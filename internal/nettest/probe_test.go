@@ -19,9 +19,9 @@ func TestEmptyFirewall(t *testing.T) {
 	topo := NewTopology(t)
 	used := map[string]bool{}
 	for _, hook := range Hooks {
-		for _, ipv6 := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%s/%s", hook, familyName(ipv6)), func(t *testing.T) {
-				pkts := oddPackets(hook, ipv6)
+		for _, f := range families {
+			t.Run(fmt.Sprintf("%s/%s", hook, f), func(t *testing.T) {
+				pkts := oddPackets(hook, f)
 				res := topo.Probe(t, hook, pkts)
 				for i, p := range pkts {
 					why := KernelDrops(hook, p)
@@ -58,9 +58,9 @@ func TestInputObserverIsPastTheHook(t *testing.T) {
 	}
 	t.Cleanup(func() { unix.Close(link.fd) })
 	var pkts [][]byte
-	for _, ipv6 := range []bool{false, true} {
+	for _, f := range families {
 		for _, p := range []pkt{tcp(22, packet.SYN), udp(53), icmp(8), icmp(128), with(udp(53), fragment(8, false))} {
-			if s := p(Input, ipv6); Unobservable(Input, s.Bytes()) == "" && KernelDrops(Input, s.Bytes()) == "" {
+			if s := p(input, f); Unobservable(input, s.Bytes()) == "" && KernelDrops(input, s.Bytes()) == "" {
 				pkts = append(pkts, s.Bytes())
 			}
 		}
@@ -71,7 +71,7 @@ func TestInputObserverIsPastTheHook(t *testing.T) {
 		if err := link.reset(); err != nil {
 			t.Fatal(err)
 		}
-		res := topo.Probe(t, Input, pkts)
+		res := topo.Probe(t, input, pkts)
 		seen := map[tagKey]bool{}
 		if err := drain(link, func(k tagKey) { seen[k] = true }); err != nil {
 			t.Fatal(err)
@@ -92,7 +92,7 @@ func TestInputObserverIsPastTheHook(t *testing.T) {
 func TestOutputDropIsEPERM(t *testing.T) {
 	RequireRoot(t)
 	topo := NewTopology(t, IptablesLegacy(filterRuleset("-A OUTPUT -p udp -j DROP"), ""))
-	res := topo.Output(t, []packet.Spec{udp(53)(Output, false), tcp(53, packet.SYN)(Output, false)})
+	res := topo.Output(t, []packet.Spec{udp(53)(output, v4), tcp(53, packet.SYN)(output, v4)})
 	if res.Passed(0) || !errors.Is(res.SendErrs[0], unix.EPERM) {
 		t.Errorf("dropped packet: %s, send error %v; want drop, EPERM", res.verdict(0), res.SendErrs[0])
 	}
@@ -109,8 +109,8 @@ func TestCopiesCountedOnce(t *testing.T) {
 	RequireRoot(t)
 	tee := "*mangle\n-A FORWARD -p udp --dport 9 -j TEE --gateway " + ServerLink.IPv4.Addr().String() + "\nCOMMIT\n"
 	topo := NewTopology(t, IptablesLegacy(tee, ""))
-	specs := []packet.Spec{udp(9)(Forward, false), udp(53)(Forward, false), udp(53)(Forward, true),
-		with(udp(53), ttl(1))(Forward, false)} // the kernel drops the last
+	specs := []packet.Spec{udp(9)(forward, v4), udp(53)(forward, v4), udp(53)(forward, v6),
+		with(udp(53), ttl(1))(forward, v4)} // the kernel drops the last
 	want := []int{2, 1, 1, 0}
 	first := topo.Forward(t, specs)
 	if !slices.Equal(first.Copies, want) {
@@ -140,7 +140,7 @@ func TestLargeBatch(t *testing.T) {
 	topo := NewTopology(t, IptablesLegacy(rules, rules))
 	var specs []packet.Spec
 	for i := range 6000 {
-		s := udp(uint16(i%7))(Forward, i%2 == 1)
+		s := udp(uint16(i%7))(forward, families[i%2])
 		s.Payload = make([]byte, i%1000)
 		specs = append(specs, s)
 	}

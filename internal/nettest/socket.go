@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"unsafe"
 
+	"github.com/bpftables/bpftables/translator"
 	"github.com/bpftables/bpftables/translator/packet"
 	"golang.org/x/sys/unix"
 )
@@ -110,7 +111,7 @@ func (o *observer) checkDrops() error {
 
 // observers returns the sockets that see the probe's packets get past the
 // hook, opening those not open yet.
-func (t *Topology) observers(hook Hook, pkts [][]byte) ([]*observer, error) {
+func (t *Topology) observers(hook translator.Hook, pkts [][]byte) ([]*observer, error) {
 	s := &t.sockets
 	if s.server == nil {
 		err := t.Server.Do(func() (err error) { s.server, err = watchLink(t.ServerLink.Index, unix.ETH_P_ALL); return })
@@ -124,7 +125,7 @@ func (t *Topology) observers(hook Hook, pkts [][]byte) ([]*observer, error) {
 			return nil, err
 		}
 	}
-	if hook != Input {
+	if hook != translator.Input {
 		return []*observer{s.server}, nil
 	}
 	var obs []*observer
@@ -307,8 +308,8 @@ func htons(v uint16) uint16 { return v<<8 | v>>8 }
 // client's veth for FORWARD and INPUT, so the frame reaches the firewall
 // exactly as built; from a raw socket with the IP header included in the
 // firewall for OUTPUT, so the firewall's stack sends it as its own.
-func (t *Topology) send(hook Hook, ip []byte) error {
-	if hook != Output {
+func (t *Topology) send(hook translator.Hook, ip []byte) error {
+	if hook != translator.Output {
 		return t.sendClient(packet.Ethernet([6]byte(t.ClientLink.MAC), [6]byte(t.FirewallClientLink.MAC), ip))
 	}
 	s := &t.sockets

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bpftables/bpftables/translator"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -25,9 +26,9 @@ type Link struct {
 	IPv4, IPv6 netip.Prefix
 }
 
-// Addr returns the link's IPv6 address, or its IPv4 one.
-func (l Link) Addr(ipv6 bool) netip.Addr {
-	if ipv6 {
+// Addr returns the link's address of the family.
+func (l Link) Addr(f translator.Family) netip.Addr {
+	if f == translator.IPv6 {
 		return l.IPv6.Addr()
 	}
 	return l.IPv4.Addr()
@@ -61,14 +62,14 @@ var (
 // the hook when nothing odd is wanted: client to server for FORWARD, client
 // to the firewall's client-side address for INPUT, the firewall's
 // server-side address to the server for OUTPUT.
-func Endpoints(hook Hook, ipv6 bool) (src, dst netip.Addr) {
+func Endpoints(hook translator.Hook, f translator.Family) (src, dst netip.Addr) {
 	switch hook {
-	case Input:
-		return ClientLink.Addr(ipv6), FirewallClientLink.Addr(ipv6)
-	case Output:
-		return FirewallServerLink.Addr(ipv6), ServerLink.Addr(ipv6)
+	case translator.Input:
+		return ClientLink.Addr(f), FirewallClientLink.Addr(f)
+	case translator.Output:
+		return FirewallServerLink.Addr(f), ServerLink.Addr(f)
 	}
-	return ClientLink.Addr(ipv6), ServerLink.Addr(ipv6)
+	return ClientLink.Addr(f), ServerLink.Addr(f)
 }
 
 // mac is a locally administered unicast address.
@@ -251,14 +252,14 @@ func (h *host) configure() error {
 		}
 	}
 	for _, gw := range h.routes {
-		r := &netlink.Route{Gw: gw.AsSlice(), Family: family(gw)}
+		r := &netlink.Route{Gw: gw.AsSlice(), Family: netlinkFamily(gw)}
 		if err := h.nl.RouteAdd(r); err != nil {
 			return fmt.Errorf("default route via %s: %w", gw, err)
 		}
 	}
 	for _, n := range h.neighs {
 		for _, a := range []netip.Addr{n.peer.IPv4.Addr(), n.peer.IPv6.Addr()} {
-			e := &netlink.Neigh{LinkIndex: n.link.Index, Family: family(a), State: netlink.NUD_PERMANENT,
+			e := &netlink.Neigh{LinkIndex: n.link.Index, Family: netlinkFamily(a), State: netlink.NUD_PERMANENT,
 				IP: a.AsSlice(), HardwareAddr: n.peer.MAC}
 			if err := h.nl.NeighAdd(e); err != nil {
 				return fmt.Errorf("neighbour %s on %s: %w", a, n.link.Name, err)
@@ -313,7 +314,7 @@ func ipNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
 
-func family(a netip.Addr) int {
+func netlinkFamily(a netip.Addr) int {
 	if a.Is4() {
 		return netlink.FAMILY_V4
 	}

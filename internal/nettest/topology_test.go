@@ -116,7 +116,7 @@ func BenchmarkProbe(b *testing.B) {
 		b.Run(hook.String(), func(b *testing.B) {
 			var pkts [][]byte
 			for i := range 100 {
-				s := udp(uint16(1000+i))(hook, i%2 == 1)
+				s := udp(uint16(1000+i))(hook, families[i%2])
 				s.Payload = make([]byte, i*10)
 				pkts = append(pkts, s.Bytes())
 			}
