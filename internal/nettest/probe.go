@@ -108,9 +108,9 @@ func Bytes(specs []packet.Spec) [][]byte {
 // Probe sends the IP packets through the hook and reports which arrived
 // past it. It tags every packet first, overwriting the IPv4
 // identification (the header checksum is adjusted, so a wrong one stays
-// exactly as wrong) or the IPv6 flow label: tags never repeat within a
-// topology, so a copy of an earlier probe's packet that arrives late is
-// not counted. The observers listen before the first packet leaves, and
+// exactly as wrong) or the IPv6 flow label. A topology hands out 65535
+// IPv4 and a million IPv6 tags before it repeats one, so a copy of an
+// earlier probe's packet that arrives late is not counted. The observers listen before the first packet leaves, and
 // the probe ends when a barrier frame sent after the packets has come out
 // behind them (see barrier.go), so a packet that has not arrived then was
 // dropped. A packet the probe cannot observe at the hook (see
