@@ -46,6 +46,7 @@ func TestCollect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	_ = doomed.Handle.Close() // the test's handle would keep the namespace alive
 	if out, err := exec.Command("ip", "netns", "del", doomed.Name).CombinedOutput(); err != nil {
 		t.Fatalf("ip netns del: %v: %s", err, out)
 	}

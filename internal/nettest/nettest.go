@@ -2,6 +2,19 @@
 // namespaces to run real tools in, and the rule that such a test skips only
 // where the machine lacks what it needs - and never when
 // BPFTABLES_REQUIRE_KERNEL=1 (CI), where a skip is a failure.
+//
+// Its end-to-end harness is a Topology, client - firewall - server in three
+// namespaces, and probes that send crafted packets through the firewall's
+// FORWARD, INPUT or OUTPUT hook and report which got through. The same
+// batch probed in two topologies, one firewall loaded by
+// iptables-legacy-restore and one by bpftables, must get the same
+// verdicts:
+//
+//	legacy := nettest.NewTopology(t, nettest.IptablesLegacy(rules, rules6))
+//	ours := nettest.NewTopology(t, loadBpftables(rules, rules6))
+//	nettest.RequireSameVerdicts(t, legacy.Forward(t, pkts), ours.Forward(t, pkts))
+//
+// docs/nettest.md says what each probe can and cannot observe.
 package nettest
 
 import (
@@ -11,8 +24,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/vishvananda/netns"
 )
 
 // Required reports whether kernel tests must run (BPFTABLES_REQUIRE_KERNEL=1).
@@ -48,24 +64,60 @@ func RequireTool(tb testing.TB, name string) string {
 	return p
 }
 
-// NS is a named network namespace made for one test.
+// NS is a named network namespace made for one test: named (under
+// /run/netns) so that `ip netns exec` reaches it, and open as Handle so that
+// Go code reaches it without a name lookup.
 type NS struct {
 	Name string
+	// Handle is the namespace's file descriptor, for netlink.NewHandleAt,
+	// netns.Set and the like; it is closed when the test ends.
+	Handle netns.NsHandle
 }
 
 // NewNS creates a network namespace that is deleted when the test ends.
 func NewNS(tb testing.TB) *NS {
 	tb.Helper()
 	RequireRoot(tb)
-	RequireTool(tb, "ip")
+	RequireTool(tb, "ip") // for Run
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	ns := &NS{Name: "bpft-" + hex.EncodeToString(b[:])}
-	if out, err := exec.Command("ip", "netns", "add", ns.Name).CombinedOutput(); err != nil {
-		Skip(tb, "cannot create a network namespace: %v: %s", err, out)
+	// netns.NewNamed moves the calling thread into the new namespace; a
+	// thread of its own, never unlocked, dies with its goroutine instead of
+	// going back to the scheduler in the wrong namespace.
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		h, err := netns.NewNamed(ns.Name)
+		ns.Handle = h
+		errc <- err
+	}()
+	if err := <-errc; err != nil {
+		Skip(tb, "cannot create a network namespace: %v", err)
 	}
-	tb.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns.Name).Run() })
+	tb.Cleanup(func() {
+		_ = ns.Handle.Close()
+		_ = netns.DeleteNamed(ns.Name)
+	})
 	return ns
+}
+
+// Within runs fn on a thread of its own inside the namespace and returns
+// its error. Sockets fn opens stay in the namespace after it returns,
+// whichever thread uses them. (Do runs test code that may call t.Fatal.)
+func (ns *NS) Within(fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		// The thread stays locked, so it exits with the goroutine and
+		// never runs other goroutines in this namespace.
+		runtime.LockOSThread()
+		if err := netns.Set(ns.Handle); err != nil {
+			errc <- fmt.Errorf("enter network namespace %s: %w", ns.Name, err)
+			return
+		}
+		errc <- fn()
+	}()
+	return <-errc
 }
 
 // Result is the outcome of a command run in a namespace.

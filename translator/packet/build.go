@@ -137,7 +137,7 @@ func (s Spec) l4() []byte {
 }
 
 // fixL4Checksum fills the layer 4 checksum, with the pseudo-header where
-// the protocol has one.
+// the protocol has one, whatever the field held before.
 func (s Spec) fixL4Checksum(l4 []byte) {
 	var off int
 	pseudo := true
@@ -156,6 +156,7 @@ func (s Spec) fixL4Checksum(l4 []byte) {
 	if len(l4) < off+2 {
 		return
 	}
+	binary.BigEndian.PutUint16(l4[off:], 0)
 	var sum uint32
 	if pseudo {
 		sum = PseudoSum(s.Src, s.Dst, s.Proto, len(l4))

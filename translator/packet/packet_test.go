@@ -91,3 +91,36 @@ func TestTruncated(t *testing.T) {
 		t.Errorf("hop-by-hop: %+v, %v", p6, err)
 	}
 }
+
+func TestTruncate(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		spec Spec
+		n    int
+	}{
+		{"tcp4 to 10 header bytes", Spec{Src: v4a, Dst: v4b, Proto: ProtoTCP, SrcPort: 1, DstPort: 22, TCPFlags: SYN}, 30},
+		{"tcp6 to 18 header bytes", Spec{Src: v6a, Dst: v6b, Proto: ProtoTCP, SrcPort: 1, DstPort: 22, TCPFlags: SYN}, 58},
+		{"udp6 to 6 bytes", Spec{Src: v6a, Dst: v6b, Proto: ProtoUDP, SrcPort: 53, DstPort: 53}, 46},
+		{"udp4 to 4 bytes", Spec{Src: v4a, Dst: v4b, Proto: ProtoUDP, SrcPort: 53, DstPort: 53}, 24},
+	} {
+		b := Truncate(tt.spec.Bytes(), tt.n)
+		p, err := Parse(b)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if len(b) != tt.n || int(p.Len) != tt.n || !p.L4Truncated {
+			t.Errorf("%s: %d bytes, length field %d, truncated %v", tt.name, len(b), p.Len, p.L4Truncated)
+		}
+		if !p.IPv6 && Checksum(b[:20], 0) != 0 {
+			t.Errorf("%s: IPv4 header checksum does not verify", tt.name)
+		}
+		l4 := b[p.L4Off:]
+		var sum uint32
+		if p.Proto != ProtoICMP {
+			sum = PseudoSum(p.Src, p.Dst, p.Proto, len(l4))
+		}
+		if csumOff := map[uint8]int{ProtoTCP: 16}[p.Proto]; csumOff != 0 && len(l4) >= csumOff+2 && Checksum(l4, sum) != 0 {
+			t.Errorf("%s: layer 4 checksum does not verify", tt.name)
+		}
+	}
+}
