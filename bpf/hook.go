@@ -607,6 +607,13 @@ func fibLookup(e *emitter, k Kind, pass, judge string) {
 	)
 	e.mark(fwd)
 	e.emit(
+		// The kernel drops a packet it would forward with a TTL or hop
+		// limit of 1 or 0 before FORWARD, and FORWARD sees the others
+		// with it already decremented.
+		asm.LoadMem(asm.R0, asm.R7, offTTL, asm.Byte),
+		asm.JLE.Imm(asm.R0, 1, pass),
+		asm.Sub.Imm(asm.R0, 1),
+		asm.StoreMem(asm.R7, offTTL, asm.R0, asm.Byte),
 		asm.StoreImm(asm.R7, offHook, 3, asm.Byte), // FORWARD
 		asm.LoadMem(asm.R0, asm.R10, hsFib+fibIfindex, asm.Word),
 		asm.StoreMem(asm.R7, offOutIfidx, asm.R0, asm.Word),
