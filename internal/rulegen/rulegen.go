@@ -24,6 +24,10 @@ var ifacePatterns = []string{"eth0", "eth1", "eth+", "veth+", "wg0", "lo", "+"}
 type Gen struct {
 	R      *rand.Rand
 	Family translator.Family
+	// Pool, if set, are the addresses rules and packets are made of
+	// (with their last byte varied now and then) instead of 10.x.y.z or
+	// 2001:db8::x:y: a topology's addresses, for end-to-end tests.
+	Pool []netip.Addr
 	// addrs and ports the rules use, for biasing packets.
 	addrs []netip.Prefix
 	ports []uint16
@@ -42,6 +46,14 @@ func (g *Gen) chance(p float64) bool { return g.R.Float64() < p }
 // addr returns a random address from a small pool, so rules and packets
 // meet: 10.x.y.z or 2001:db8::x:y.
 func (g *Gen) addr() netip.Addr {
+	if len(g.Pool) > 0 {
+		a := g.Pool[g.R.Intn(len(g.Pool))].AsSlice()
+		if g.chance(0.2) {
+			a[len(a)-1] = byte(g.R.Intn(256))
+		}
+		addr, _ := netip.AddrFromSlice(a)
+		return addr
+	}
 	if g.Family == translator.IPv6 {
 		var b [16]byte
 		copy(b[:], []byte{0x20, 0x01, 0x0d, 0xb8})

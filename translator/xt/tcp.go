@@ -214,12 +214,16 @@ func (m *TCP) Check(c *translator.CheckContext) error {
 }
 
 // Match evaluates the match as the kernel's tcp_mt: non-first fragments
-// never match (an offset of 1 is dropped), and a truncated header drops
-// the packet.
+// never match (an IPv4 offset of 1 is dropped), and a truncated header
+// drops the packet.
+//
+// tcp_mt drops "fragoff == 1", which ip_tables gives in 8-byte units but
+// ip6_tables in bytes (ipv6_find_hdr masks the offset field without
+// shifting it), so an IPv6 fragment never has it.
 func (m *TCP) Match(c *translator.Context) bool {
 	p := c.Packet
 	if p.Fragment {
-		if p.FragOffset == 1 {
+		if p.FragOffset == 1 && !p.IPv6 {
 			c.HotDrop = true
 		}
 		return false
@@ -277,15 +281,17 @@ func findTCPOption(p *packet.Packet, kind uint8) (found, ok bool) {
 	return false, true
 }
 
-// Lower compiles the match as tcp_mt runs: a fragment offset of 1 is
-// dropped, later fragments fail, a short header is dropped, then ports and
+// Lower compiles the match as tcp_mt runs: an IPv4 fragment offset of 1
+// is dropped (see Match), later fragments fail, a short header is dropped, then ports and
 // flags. --tcp-option needs the options walked, which the datapath does
 // not do yet.
 func (m *TCP) Lower(b *plan.Builder) error {
 	if m.Option != 0 || m.InvOption {
 		return Errorf("--tcp-option is %v", plan.ErrNotInDatapath)
 	}
-	b.HotDropIf(plan.FieldFragOff, 1, 1)
+	if b.Family == translator.IPv4 {
+		b.HotDropIf(plan.FieldFragOff, 1, 1)
+	}
 	b.NotFragment()
 	b.NeedL4(20)
 	b.RangeUint(plan.FieldSport, uint64(m.SrcPorts[0]), uint64(m.SrcPorts[1]), m.InvSrc)
