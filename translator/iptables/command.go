@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 
 	"github.com/bpftables/bpftables/translator"
@@ -598,7 +599,20 @@ func (p *parser) targetOption(o *longOpt) error {
 	return nil
 }
 
+// extOpts caches the long option table of each extension (by its
+// *xt.MatchDef or *xt.TargetDef): built once, shared by every parse.
+var extOpts sync.Map
+
+// longOpts returns the long option table of an extension.
 func longOpts(owner any, opts []xt.Option) []longOpt {
+	if l, ok := extOpts.Load(owner); ok {
+		return l.([]longOpt)
+	}
+	l, _ := extOpts.LoadOrStore(owner, buildLongOpts(owner, opts))
+	return l.([]longOpt)
+}
+
+func buildLongOpts(owner any, opts []xt.Option) []longOpt {
 	l := make([]longOpt, len(opts))
 	for i, o := range opts {
 		hasArg := 1
