@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -164,13 +165,20 @@ type parser struct {
 	protocol  string // as given to -p, lower case
 	protoUsed bool
 	matches   []*matchInst
-	loaded    map[*xt.MatchDef]bool // extensions whose options are in the table
+	loaded    []*xt.MatchDef // extensions whose options are in the table
 	target    *targetInst
 	jumpTo    string
 	gotoSet   bool
 	src, dst  string
 	srcSet    bool
 	dstSet    bool
+
+	// Kept from one command to the next when a parser is reused (see
+	// command): what an extension option is handed.
+	call           xt.Call
+	final          xt.Final
+	takeArg        func() (string, bool)
+	srcBuf, dstBuf []translator.AddrMask
 }
 
 var baseLongOpts = []longOpt{
@@ -196,22 +204,50 @@ const shortOpts = "A:C:D:E:F::I:L::M:N:P:R:S::VX::Z::c:d:i:j:o:p:s:t:vW::46fg:h:
 // ParseCommand parses the arguments of one iptables command line (without
 // the program name), or of one iptables-restore rule line.
 func ParseCommand(args []string, opts ParseOptions) (*Command, error) {
+	return new(parser).command(args, opts)
+}
+
+// command parses one command line. A parser parses any number of them,
+// one after the other: reusing one saves what every line would allocate
+// anew (iptables-restore input has a line per rule).
+func (p *parser) command(args []string, opts ParseOptions) (*Command, error) {
 	if opts.Family == 0 {
 		opts.Family = translator.IPv4
 	}
 	if opts.Table == "" {
 		opts.Table = "filter"
 	}
-	p := &parser{
-		opts:   opts,
-		g:      getopt{args: args, short: shortOpts, base: baseLongOpts},
-		cmd:    &Command{Table: opts.Table, Wait: -1},
-		loaded: map[*xt.MatchDef]bool{},
+	clear(p.matches)
+	clear(p.loaded)
+	clear(p.g.ext)
+	*p = parser{
+		opts:    opts,
+		g:       getopt{args: args, short: shortOpts, base: baseLongOpts, ext: p.g.ext[:0]},
+		cmd:     &Command{Table: opts.Table, Wait: -1},
+		matches: p.matches[:0],
+		loaded:  p.loaded[:0],
+		takeArg: p.takeArg,
+		srcBuf:  p.srcBuf[:0],
+		dstBuf:  p.dstBuf[:0],
+	}
+	if p.takeArg == nil {
+		p.takeArg = p.nextArg
 	}
 	if err := p.parse(); err != nil {
 		return nil, asError(err)
 	}
 	return p.cmd, nil
+}
+
+// nextArg consumes the next argument if it is not an option or "!", for
+// extension options that take two (xt.Call.TakeArg).
+func (p *parser) nextArg() (string, bool) {
+	if p.g.hasArg() {
+		a := p.g.args[p.g.optind]
+		p.g.optind++
+		return a, true
+	}
+	return "", false
 }
 
 func (p *parser) addCommand(c, others CmdKind) error {
@@ -562,16 +598,9 @@ func (p *parser) newCall(ext string, o *longOpt, opts []xt.Option, seen uint32) 
 			break
 		}
 	}
-	c := &xt.Call{Ext: ext, Opt: opt, Arg: p.g.optarg, Invert: p.invert, Family: p.opts.Family, Seen: seen, Rule: &p.rule}
-	c.SetNext(func() (string, bool) {
-		if p.g.optind < len(p.g.args) && !strings.HasPrefix(p.g.args[p.g.optind], "-") && !strings.HasPrefix(p.g.args[p.g.optind], "!") {
-			a := p.g.args[p.g.optind]
-			p.g.optind++
-			return a, true
-		}
-		return "", false
-	})
-	return c
+	p.call = xt.Call{Ext: ext, Opt: opt, Arg: p.g.optarg, Invert: p.invert, Family: p.opts.Family, Seen: seen, Rule: &p.rule}
+	p.call.SetNext(p.takeArg)
+	return &p.call
 }
 
 func (p *parser) matchOption(mi *matchInst, o *longOpt) error {
@@ -657,8 +686,8 @@ func (p *parser) addMatch(d *xt.MatchDef) *matchInst {
 	}
 	mi := &matchInst{def: d, m: d.New(p.opts.Family)}
 	p.matches = append(p.matches, mi)
-	if !p.loaded[d] {
-		p.loaded[d] = true
+	if !slices.Contains(p.loaded, d) {
+		p.loaded = append(p.loaded, d)
 		p.g.addExt(longOpts(d, d.Options))
 	}
 	return mi
@@ -847,14 +876,14 @@ func (p *parser) finish() error {
 		return paramErrorf("--wait-interval only makes sense with --wait\n")
 	}
 	for _, mi := range p.matches {
-		f := &xt.Final{Ext: mi.def.Name, Family: p.opts.Family, Seen: mi.seen, Rule: &p.rule}
-		if err := xt.FinalMatch(mi.def, mi.m, f); err != nil {
+		p.final = xt.Final{Ext: mi.def.Name, Family: p.opts.Family, Seen: mi.seen, Rule: &p.rule}
+		if err := xt.FinalMatch(mi.def, mi.m, &p.final); err != nil {
 			return err
 		}
 	}
 	if p.target != nil {
-		f := &xt.Final{Ext: p.target.def.Name, Family: p.opts.Family, Seen: p.target.seen, Rule: &p.rule}
-		if err := xt.FinalTarget(p.target.def, p.target.t, f); err != nil {
+		p.final = xt.Final{Ext: p.target.def.Name, Family: p.opts.Family, Seen: p.target.seen, Rule: &p.rule}
+		if err := xt.FinalTarget(p.target.def, p.target.t, &p.final); err != nil {
 			return err
 		}
 	}
@@ -902,8 +931,11 @@ func (p *parser) buildRules() error {
 	if p.cmd.Counters != nil {
 		r.Counters = *p.cmd.Counters
 	}
-	for _, mi := range p.matches {
-		r.Matches = append(r.Matches, mi.m)
+	if len(p.matches) > 0 {
+		r.Matches = make([]translator.Match, len(p.matches))
+		for i, mi := range p.matches {
+			r.Matches[i] = mi.m
+		}
 	}
 	switch {
 	case p.gotoSet:
@@ -927,17 +959,19 @@ func (p *parser) buildRules() error {
 		return paramErrorf("Couldn't load target `%s':No such file or directory\n", p.jumpTo)
 	}
 
-	srcs, err := p.parseAddrs(p.src, p.srcSet)
+	srcs, err := p.parseAddrs(p.srcBuf, p.src, p.srcSet)
 	if err != nil {
 		return err
 	}
-	dsts, err := p.parseAddrs(p.dst, p.dstSet)
+	dsts, err := p.parseAddrs(p.dstBuf, p.dst, p.dstSet)
 	if err != nil {
 		return err
 	}
+	p.srcBuf, p.dstBuf = srcs, dsts
 	if (len(srcs) > 1 || len(dsts) > 1) && (r.InvSrc || r.InvDst) {
 		return paramErrorf("! not allowed with multiple source or destination IP addresses")
 	}
+	p.cmd.Rules = make([]*translator.Rule, 0, len(srcs)*len(dsts))
 	for _, s := range srcs {
 		for _, d := range dsts {
 			nr := r
@@ -956,8 +990,9 @@ func (p *parser) buildRules() error {
 }
 
 // parseAddrs parses a comma-separated list of address[/mask] as
-// xtables_ipparse_multiple does; an absent option is the any address.
-func (p *parser) parseAddrs(s string, set bool) ([]translator.AddrMask, error) {
+// xtables_ipparse_multiple does, appending to out; an absent option is
+// the any address.
+func (p *parser) parseAddrs(out []translator.AddrMask, s string, set bool) ([]translator.AddrMask, error) {
 	if !set {
 		if p.opts.Family == translator.IPv6 {
 			s = "::0/0"
@@ -965,8 +1000,9 @@ func (p *parser) parseAddrs(s string, set bool) ([]translator.AddrMask, error) {
 			s = "0.0.0.0/0"
 		}
 	}
-	var out []translator.AddrMask
-	for _, part := range strings.Split(s, ",") {
+	for more := true; more; {
+		var part string
+		part, s, more = strings.Cut(s, ",")
 		part = strings.TrimLeft(part, " \t\n\v\f\r")
 		if len(part) > 255 {
 			return nil, paramErrorf("Hostname too long")

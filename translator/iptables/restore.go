@@ -59,6 +59,9 @@ type restorer struct {
 	table     *translator.Table // the table being restored, nil outside a block
 	skipping  bool              // inside a table block that -T excludes
 	tableLine int
+
+	parser  parser // reused for every rule line
+	isChain func(table, chain string) bool
 }
 
 func (st *restorer) run(r io.Reader) error {
@@ -293,12 +296,16 @@ func (st *restorer) ruleLine(text string) error {
 	if (st.opts.Counters || st.opts.KeepCounters) && pcnt != "" {
 		args = append([]string{"--set-counters", pcnt, bcnt}, args...)
 	}
-	t := st.table
-	cmd, err := ParseCommand(args, ParseOptions{
+	if st.isChain == nil {
+		st.isChain = func(table, chain string) bool {
+			return st.table != nil && table == st.table.Name && st.table.Chain(chain) != nil
+		}
+	}
+	cmd, err := st.parser.command(args, ParseOptions{
 		Family:  st.rs.Family,
-		Table:   t.Name,
+		Table:   st.table.Name,
 		Restore: true,
-		IsChain: func(table, chain string) bool { return table == t.Name && t.Chain(chain) != nil },
+		IsChain: st.isChain,
 	})
 	if err != nil {
 		return err
