@@ -186,7 +186,7 @@ func ParseUintPrefix(s string, min, max uint64) (uint64, string, bool) {
 // ParseUintBase is ParseUintPrefix with an explicit base (0 chooses from
 // the prefix, as strtoul does).
 func ParseUintBase(s string, min, max uint64, base int) (uint64, string, bool) {
-	p := strings.TrimLeft(s, " \t\n\v\f\r")
+	p := trimLeftSpace(s)
 	if strings.HasPrefix(p, "-") {
 		return 0, s, false
 	}
@@ -216,6 +216,15 @@ func ParseUintBase(s string, min, max uint64, base int) (uint64, string, bool) {
 		return 0, digits[i:], false
 	}
 	return check(v, digits[i:], min, max)
+}
+
+// trimLeftSpace drops leading white space as strtoul skips it (isspace
+// in the C locale).
+func trimLeftSpace(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] >= '\t' && s[0] <= '\r') {
+		s = s[1:]
+	}
+	return s
 }
 
 func check(v uint64, rest string, min, max uint64) (uint64, string, bool) {

@@ -1003,7 +1003,9 @@ func (p *parser) parseAddrs(out []translator.AddrMask, s string, set bool) ([]tr
 	for more := true; more; {
 		var part string
 		part, s, more = strings.Cut(s, ",")
-		part = strings.TrimLeft(part, " \t\n\v\f\r")
+		for part != "" && (part[0] == ' ' || part[0] >= '\t' && part[0] <= '\r') {
+			part = part[1:] // leading white space (isspace) is skipped
+		}
 		if len(part) > 255 {
 			return nil, paramErrorf("Hostname too long")
 		}
