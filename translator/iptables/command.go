@@ -164,7 +164,7 @@ type parser struct {
 	rule      translator.Rule
 	protocol  string // as given to -p, lower case
 	protoUsed bool
-	matches   []*matchInst
+	matches   []matchInst
 	loaded    []*xt.MatchDef // extensions whose options are in the table
 	target    *targetInst
 	jumpTo    string
@@ -204,13 +204,18 @@ const shortOpts = "A:C:D:E:F::I:L::M:N:P:R:S::VX::Z::c:d:i:j:o:p:s:t:vW::46fg:h:
 // ParseCommand parses the arguments of one iptables command line (without
 // the program name), or of one iptables-restore rule line.
 func ParseCommand(args []string, opts ParseOptions) (*Command, error) {
-	return new(parser).command(args, opts)
+	cmd := new(Command)
+	if err := new(parser).command(cmd, args, opts); err != nil {
+		return nil, err
+	}
+	return cmd, nil
 }
 
-// command parses one command line. A parser parses any number of them,
-// one after the other: reusing one saves what every line would allocate
-// anew (iptables-restore input has a line per rule).
-func (p *parser) command(args []string, opts ParseOptions) (*Command, error) {
+// command parses one command line into cmd, whose Rules slice is reused.
+// A parser parses any number of lines, one after the other: reusing one
+// (and cmd) saves what every line would allocate anew, and
+// iptables-restore input has a line per rule.
+func (p *parser) command(cmd *Command, args []string, opts ParseOptions) error {
 	if opts.Family == 0 {
 		opts.Family = translator.IPv4
 	}
@@ -220,10 +225,12 @@ func (p *parser) command(args []string, opts ParseOptions) (*Command, error) {
 	clear(p.matches)
 	clear(p.loaded)
 	clear(p.g.ext)
+	clear(cmd.Rules)
+	*cmd = Command{Table: opts.Table, Wait: -1, Rules: cmd.Rules[:0]}
 	*p = parser{
 		opts:    opts,
 		g:       getopt{args: args, short: shortOpts, base: baseLongOpts, ext: p.g.ext[:0]},
-		cmd:     &Command{Table: opts.Table, Wait: -1},
+		cmd:     cmd,
 		matches: p.matches[:0],
 		loaded:  p.loaded[:0],
 		takeArg: p.takeArg,
@@ -234,9 +241,9 @@ func (p *parser) command(args []string, opts ParseOptions) (*Command, error) {
 		p.takeArg = p.nextArg
 	}
 	if err := p.parse(); err != nil {
-		return nil, asError(err)
+		return asError(err)
 	}
-	return p.cmd, nil
+	return nil
 }
 
 // nextArg consumes the next argument if it is not an option or "!", for
@@ -561,7 +568,7 @@ func (p *parser) extensionOption(c int) (again bool, err error) {
 			}
 		case *xt.MatchDef:
 			for i := len(p.matches) - 1; i >= 0; i-- {
-				mi := p.matches[i]
+				mi := &p.matches[i]
 				if mi.def == owner && !mi.completed {
 					return false, p.matchOption(mi, g.long)
 				}
@@ -679,18 +686,17 @@ func (p *parser) findMatch(name string) (*xt.MatchDef, error) {
 }
 
 func (p *parser) addMatch(d *xt.MatchDef) *matchInst {
-	for _, mi := range p.matches {
-		if mi.def == d {
-			mi.completed = true
+	for i := range p.matches {
+		if p.matches[i].def == d {
+			p.matches[i].completed = true
 		}
 	}
-	mi := &matchInst{def: d, m: d.New(p.opts.Family)}
-	p.matches = append(p.matches, mi)
+	p.matches = append(p.matches, matchInst{def: d, m: d.New(p.opts.Family)})
 	if !slices.Contains(p.loaded, d) {
 		p.loaded = append(p.loaded, d)
 		p.g.addExt(longOpts(d, d.Options))
 	}
-	return mi
+	return &p.matches[len(p.matches)-1]
 }
 
 func (p *parser) loadMatch(name string) error {
@@ -971,7 +977,6 @@ func (p *parser) buildRules() error {
 	if (len(srcs) > 1 || len(dsts) > 1) && (r.InvSrc || r.InvDst) {
 		return paramErrorf("! not allowed with multiple source or destination IP addresses")
 	}
-	p.cmd.Rules = make([]*translator.Rule, 0, len(srcs)*len(dsts))
 	for _, s := range srcs {
 		for _, d := range dsts {
 			nr := r

@@ -60,7 +60,10 @@ type restorer struct {
 	skipping  bool              // inside a table block that -T excludes
 	tableLine int
 
-	parser  parser // reused for every rule line
+	// reused for every rule line
+	parser  parser
+	cmd     Command
+	args    []string
 	isChain func(table, chain string) bool
 }
 
@@ -289,10 +292,11 @@ func (st *restorer) ruleLine(text string) error {
 		}
 		pcnt, bcnt, rest = p, b, text[end+1:]
 	}
-	args, err := splitArgs(rest)
+	args, err := splitArgs(st.args[:0], rest)
 	if err != nil {
 		return err
 	}
+	st.args = args
 	if (st.opts.Counters || st.opts.KeepCounters) && pcnt != "" {
 		args = append([]string{"--set-counters", pcnt, bcnt}, args...)
 	}
@@ -301,7 +305,8 @@ func (st *restorer) ruleLine(text string) error {
 			return st.table != nil && table == st.table.Name && st.table.Chain(chain) != nil
 		}
 	}
-	cmd, err := st.parser.command(args, ParseOptions{
+	cmd := &st.cmd
+	err = st.parser.command(cmd, args, ParseOptions{
 		Family:  st.rs.Family,
 		Table:   st.table.Name,
 		Restore: true,

@@ -12,18 +12,18 @@ const (
 // add_param_to_argv does: arguments are separated by spaces and tabs;
 // double quotes group, and inside them a backslash escapes the next
 // character; a quote may open in the middle of an argument, and a closing
-// quote always ends one (so `""` is an empty argument).
-func splitArgs(line string) ([]string, error) {
+// quote always ends one (so `""` is an empty argument). The arguments are
+// appended to args.
+func splitArgs(args []string, line string) ([]string, error) {
 	if strings.IndexByte(line, '"') < 0 {
-		return splitPlain(line)
+		return splitPlain(args, line)
 	}
-	return splitQuoted(line)
+	return splitQuoted(args, line)
 }
 
 // splitQuoted is splitArgs for any line, byte by byte.
-func splitQuoted(line string) ([]string, error) {
+func splitQuoted(args []string, line string) ([]string, error) {
 	var (
-		args      []string
 		cur       []byte
 		quoteOpen bool
 		escaped   bool
@@ -93,8 +93,7 @@ func splitQuoted(line string) ([]string, error) {
 
 // splitPlain is splitArgs for a line without quotes, the common case:
 // every argument is a piece of the line, so none is copied.
-func splitPlain(line string) ([]string, error) {
-	args := make([]string, 0, 16)
+func splitPlain(args []string, line string) ([]string, error) {
 	for i := 0; i < len(line); {
 		if isArgSpace(line[i]) {
 			i++
