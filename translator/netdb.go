@@ -186,6 +186,18 @@ func ParseUintPrefix(s string, min, max uint64) (uint64, string, bool) {
 // ParseUintBase is ParseUintPrefix with an explicit base (0 chooses from
 // the prefix, as strtoul does).
 func ParseUintBase(s string, min, max uint64, base int) (uint64, string, bool) {
+	if (base == 0 || base == 10) && s != "" && s[0] >= '1' && s[0] <= '9' {
+		// Plain decimal, as most numbers are: read here, without strconv.
+		// Up to 19 digits cannot overflow; longer ones take the long way.
+		var v uint64
+		i := 0
+		for ; i < len(s) && i < 19 && s[i] >= '0' && s[i] <= '9'; i++ {
+			v = v*10 + uint64(s[i]-'0')
+		}
+		if i == len(s) || s[i] < '0' || s[i] > '9' {
+			return check(v, s[i:], min, max)
+		}
+	}
 	p := trimLeftSpace(s)
 	if strings.HasPrefix(p, "-") {
 		return 0, s, false
