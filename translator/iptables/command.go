@@ -1027,14 +1027,16 @@ func (p *parser) parseAddrs(out []translator.AddrMask, s string, set bool) ([]tr
 // a prefix length or, for IPv4, dotted; the address is masked.
 func ParseAddrMask(s string, f translator.Family) (translator.AddrMask, error) {
 	host, mask := s, ""
-	if i := strings.LastIndexByte(s, '/'); i >= 0 {
+	i := strings.LastIndexByte(s, '/')
+	hasMask := i >= 0
+	if hasMask {
 		host, mask = s[:i], s[i+1:]
 	}
 	var m netip.Addr
 	if f == translator.IPv6 {
 		full := netip.IPv6Unspecified()
 		switch {
-		case mask == "" && !strings.Contains(s, "/"):
+		case !hasMask:
 			m = translator.PrefixMask(full, 128)
 		default:
 			if a, err := netip.ParseAddr(mask); err == nil && a.Is6() {
@@ -1056,7 +1058,7 @@ func ParseAddrMask(s string, f translator.Family) (translator.AddrMask, error) {
 	}
 	full := netip.IPv4Unspecified()
 	switch {
-	case !strings.Contains(s, "/"):
+	case !hasMask:
 		m = translator.PrefixMask(full, 32)
 	default:
 		if a, ok := xt.ParseIPv4Mask(mask); ok {
