@@ -173,8 +173,9 @@ type parser struct {
 	srcSet    bool
 	dstSet    bool
 
-	// Kept from one command to the next when a parser is reused (see
-	// command): what an extension option is handed.
+	// Storage kept from one command to the next when the parser is
+	// reused (see command): the Call and Final handed to extensions, the
+	// source of Call.TakeArg, and the address lists of -s and -d.
 	call           xt.Call
 	final          xt.Final
 	takeArg        func() (string, bool)
