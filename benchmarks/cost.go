@@ -37,6 +37,16 @@ type Loaded struct {
 	Gen  *bpf.Generation
 	Plan *plan.Plan
 	Load time.Duration
+	// Stages splits Load by step of the pipeline.
+	Stages Stages
+}
+
+// Stages is the time each step of a load took: Restore parses the text
+// and makes the table's load checks, Plan lowers and segments it,
+// Generate emits the programs, Load verifies them and fills the maps, and
+// Swap puts the generation in force.
+type Stages struct {
+	Restore, Plan, Generate, Load, Swap time.Duration
 }
 
 // Close releases the datapath.
@@ -54,33 +64,44 @@ func LoadRules(text string, opts plan.Options) (*Loaded, error) {
 	if err != nil {
 		return nil, err
 	}
+	var st Stages
 	start := time.Now()
+	lap := start
+	stage := func(into *time.Duration) {
+		now := time.Now()
+		*into, lap = now.Sub(lap), now
+	}
 	rs, err := iptables.Restore(translator.NewRuleset(translator.IPv4), strings.NewReader(text), iptables.RestoreOptions{})
 	if err != nil {
 		d.Close()
 		return nil, err
 	}
+	stage(&st.Restore)
 	p, err := plan.Build(rs, "filter", opts)
 	if err != nil {
 		d.Close()
 		return nil, err
 	}
+	stage(&st.Plan)
 	spec, err := bpf.Generate(p, bpf.TC)
 	if err != nil {
 		d.Close()
 		return nil, err
 	}
+	stage(&st.Generate)
 	gen, err := d.Load(spec)
 	if err != nil {
 		d.Close()
 		return nil, err
 	}
+	stage(&st.Load)
 	if err := d.Swap(gen); err != nil {
 		gen.Close()
 		d.Close()
 		return nil, err
 	}
-	l := &Loaded{D: d, Gen: gen, Plan: p, Load: time.Since(start)}
+	stage(&st.Swap)
+	l := &Loaded{D: d, Gen: gen, Plan: p, Load: lap.Sub(start), Stages: st}
 	// test runs judge at INPUT, as if received
 	if err := d.Config.Put(uint32(0), bpf.Config{ForceHook: uint32(translator.Input) + 1, ForceIn: 1}); err != nil {
 		l.Close()

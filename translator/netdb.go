@@ -186,7 +186,19 @@ func ParseUintPrefix(s string, min, max uint64) (uint64, string, bool) {
 // ParseUintBase is ParseUintPrefix with an explicit base (0 chooses from
 // the prefix, as strtoul does).
 func ParseUintBase(s string, min, max uint64, base int) (uint64, string, bool) {
-	p := strings.TrimLeft(s, " \t\n\v\f\r")
+	if (base == 0 || base == 10) && s != "" && s[0] >= '1' && s[0] <= '9' {
+		// Plain decimal, as most numbers are: read here, without strconv.
+		// Up to 19 digits cannot overflow; longer ones take the long way.
+		var v uint64
+		i := 0
+		for ; i < len(s) && i < 19 && s[i] >= '0' && s[i] <= '9'; i++ {
+			v = v*10 + uint64(s[i]-'0')
+		}
+		if i == len(s) || s[i] < '0' || s[i] > '9' {
+			return check(v, s[i:], min, max)
+		}
+	}
+	p := trimLeftSpace(s)
 	if strings.HasPrefix(p, "-") {
 		return 0, s, false
 	}
@@ -216,6 +228,15 @@ func ParseUintBase(s string, min, max uint64, base int) (uint64, string, bool) {
 		return 0, digits[i:], false
 	}
 	return check(v, digits[i:], min, max)
+}
+
+// trimLeftSpace drops leading white space as strtoul skips it (isspace
+// in the C locale).
+func trimLeftSpace(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] >= '\t' && s[0] <= '\r') {
+		s = s[1:]
+	}
+	return s
 }
 
 func check(v uint64, rest string, min, max uint64) (uint64, string, bool) {

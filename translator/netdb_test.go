@@ -23,11 +23,41 @@ func TestParseUint(t *testing.T) {
 		{"4294967295", 0, 4294967295, 4294967295, true},
 		{"42949672956", 0, 4294967295, 0, false},
 		{"18446744073709551616", 0, 0, 0, false}, // overflow
+		{"18446744073709551615", 0, 0, 18446744073709551615, true},
+		{"9999999999999999999", 0, 0, 9999999999999999999, true},
+		{"12a", 0, 0, 0, false},
+		{"1.2", 0, 0, 0, false},
 	}
 	for _, tt := range tests {
 		got, ok := ParseUint(tt.s, tt.min, tt.max)
 		if ok != tt.ok || (ok && got != tt.want) {
 			t.Errorf("ParseUint(%q, %d, %d) = %d, %v; want %d, %v", tt.s, tt.min, tt.max, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestParseUintPrefix(t *testing.T) {
+	tests := []struct {
+		s    string
+		base int
+		want uint64
+		rest string
+		ok   bool
+	}{
+		{"22:80", 0, 22, ":80", true},
+		{"22", 10, 22, "", true},
+		{"010", 10, 10, "", true},
+		{"010", 0, 8, "", true},
+		{"12345678901234567890x", 0, 12345678901234567890, "x", true},
+		{"99999999999999999999", 0, 0, "", false}, // overflow
+		{"1f", 16, 31, "", true},
+		{"+5/", 0, 5, "/", true},
+		{"-5", 0, 0, "-5", false},
+	}
+	for _, tt := range tests {
+		got, rest, ok := ParseUintBase(tt.s, 0, 0, tt.base)
+		if ok != tt.ok || rest != tt.rest || (ok && got != tt.want) {
+			t.Errorf("ParseUintBase(%q, base %d) = %d, %q, %v; want %d, %q, %v", tt.s, tt.base, got, rest, ok, tt.want, tt.rest, tt.ok)
 		}
 	}
 }

@@ -107,9 +107,12 @@ func CheckTable(f Family, t *Table, objs Objects) error {
 	if err != nil {
 		return err
 	}
+	// one context for every rule: matches and targets keep none
+	cc := &CheckContext{Family: f, Table: t.Name, Objects: objs}
 	for _, c := range t.Chains {
+		cc.Chain, cc.Hooks = c.Name, hooks[c.Name]
 		for i, r := range c.Rules {
-			cc := &CheckContext{Family: f, Table: t.Name, Chain: c.Name, Hooks: hooks[c.Name], Rule: r, Objects: objs}
+			cc.Rule = r
 			for _, m := range r.Matches {
 				if err := m.Check(cc); err != nil {
 					return &RuleError{t.Name, c.Name, i + 1, r, err}

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 
 	"github.com/bpftables/bpftables/translator"
@@ -162,14 +164,22 @@ type parser struct {
 	rule      translator.Rule
 	protocol  string // as given to -p, lower case
 	protoUsed bool
-	matches   []*matchInst
-	loaded    map[*xt.MatchDef]bool // extensions whose options are in the table
+	matches   []matchInst
+	loaded    []*xt.MatchDef // extensions whose options are in the table
 	target    *targetInst
 	jumpTo    string
 	gotoSet   bool
 	src, dst  string
 	srcSet    bool
 	dstSet    bool
+
+	// Storage kept from one command to the next when the parser is
+	// reused (see command): the Call and Final handed to extensions, the
+	// source of Call.TakeArg, and the address lists of -s and -d.
+	call           xt.Call
+	final          xt.Final
+	takeArg        func() (string, bool)
+	srcBuf, dstBuf []translator.AddrMask
 }
 
 var baseLongOpts = []longOpt{
@@ -195,22 +205,57 @@ const shortOpts = "A:C:D:E:F::I:L::M:N:P:R:S::VX::Z::c:d:i:j:o:p:s:t:vW::46fg:h:
 // ParseCommand parses the arguments of one iptables command line (without
 // the program name), or of one iptables-restore rule line.
 func ParseCommand(args []string, opts ParseOptions) (*Command, error) {
+	cmd := new(Command)
+	if err := new(parser).command(cmd, args, opts); err != nil {
+		return nil, err
+	}
+	return cmd, nil
+}
+
+// command parses one command line into cmd, whose Rules slice is reused.
+// A parser parses any number of lines, one after the other: reusing one
+// (and cmd) saves what every line would allocate anew, and
+// iptables-restore input has a line per rule.
+func (p *parser) command(cmd *Command, args []string, opts ParseOptions) error {
 	if opts.Family == 0 {
 		opts.Family = translator.IPv4
 	}
 	if opts.Table == "" {
 		opts.Table = "filter"
 	}
-	p := &parser{
-		opts:   opts,
-		g:      getopt{args: args, short: shortOpts, base: baseLongOpts},
-		cmd:    &Command{Table: opts.Table, Wait: -1},
-		loaded: map[*xt.MatchDef]bool{},
+	clear(p.matches)
+	clear(p.loaded)
+	clear(p.g.ext)
+	clear(cmd.Rules)
+	*cmd = Command{Table: opts.Table, Wait: -1, Rules: cmd.Rules[:0]}
+	*p = parser{
+		opts:    opts,
+		g:       getopt{args: args, short: shortOpts, base: baseLongOpts, ext: p.g.ext[:0]},
+		cmd:     cmd,
+		matches: p.matches[:0],
+		loaded:  p.loaded[:0],
+		takeArg: p.takeArg,
+		srcBuf:  p.srcBuf[:0],
+		dstBuf:  p.dstBuf[:0],
+	}
+	if p.takeArg == nil {
+		p.takeArg = p.nextArg
 	}
 	if err := p.parse(); err != nil {
-		return nil, asError(err)
+		return asError(err)
 	}
-	return p.cmd, nil
+	return nil
+}
+
+// nextArg consumes the next argument if it is not an option or "!", for
+// extension options that take two (xt.Call.TakeArg).
+func (p *parser) nextArg() (string, bool) {
+	if p.g.hasArg() {
+		a := p.g.args[p.g.optind]
+		p.g.optind++
+		return a, true
+	}
+	return "", false
 }
 
 func (p *parser) addCommand(c, others CmdKind) error {
@@ -524,7 +569,7 @@ func (p *parser) extensionOption(c int) (again bool, err error) {
 			}
 		case *xt.MatchDef:
 			for i := len(p.matches) - 1; i >= 0; i-- {
-				mi := p.matches[i]
+				mi := &p.matches[i]
 				if mi.def == owner && !mi.completed {
 					return false, p.matchOption(mi, g.long)
 				}
@@ -561,16 +606,9 @@ func (p *parser) newCall(ext string, o *longOpt, opts []xt.Option, seen uint32) 
 			break
 		}
 	}
-	c := &xt.Call{Ext: ext, Opt: opt, Arg: p.g.optarg, Invert: p.invert, Family: p.opts.Family, Seen: seen, Rule: &p.rule}
-	c.SetNext(func() (string, bool) {
-		if p.g.optind < len(p.g.args) && !strings.HasPrefix(p.g.args[p.g.optind], "-") && !strings.HasPrefix(p.g.args[p.g.optind], "!") {
-			a := p.g.args[p.g.optind]
-			p.g.optind++
-			return a, true
-		}
-		return "", false
-	})
-	return c
+	p.call = xt.Call{Ext: ext, Opt: opt, Arg: p.g.optarg, Invert: p.invert, Family: p.opts.Family, Seen: seen, Rule: &p.rule}
+	p.call.SetNext(p.takeArg)
+	return &p.call
 }
 
 func (p *parser) matchOption(mi *matchInst, o *longOpt) error {
@@ -598,7 +636,20 @@ func (p *parser) targetOption(o *longOpt) error {
 	return nil
 }
 
+// extOpts caches the long option table of each extension (by its
+// *xt.MatchDef or *xt.TargetDef): built once, shared by every parse.
+var extOpts sync.Map
+
+// longOpts returns the long option table of an extension.
 func longOpts(owner any, opts []xt.Option) []longOpt {
+	if l, ok := extOpts.Load(owner); ok {
+		return l.([]longOpt)
+	}
+	l, _ := extOpts.LoadOrStore(owner, buildLongOpts(owner, opts))
+	return l.([]longOpt)
+}
+
+func buildLongOpts(owner any, opts []xt.Option) []longOpt {
 	l := make([]longOpt, len(opts))
 	for i, o := range opts {
 		hasArg := 1
@@ -636,18 +687,17 @@ func (p *parser) findMatch(name string) (*xt.MatchDef, error) {
 }
 
 func (p *parser) addMatch(d *xt.MatchDef) *matchInst {
-	for _, mi := range p.matches {
-		if mi.def == d {
-			mi.completed = true
+	for i := range p.matches {
+		if p.matches[i].def == d {
+			p.matches[i].completed = true
 		}
 	}
-	mi := &matchInst{def: d, m: d.New(p.opts.Family)}
-	p.matches = append(p.matches, mi)
-	if !p.loaded[d] {
-		p.loaded[d] = true
+	p.matches = append(p.matches, matchInst{def: d, m: d.New(p.opts.Family)})
+	if !slices.Contains(p.loaded, d) {
+		p.loaded = append(p.loaded, d)
 		p.g.addExt(longOpts(d, d.Options))
 	}
-	return mi
+	return &p.matches[len(p.matches)-1]
 }
 
 func (p *parser) loadMatch(name string) error {
@@ -833,14 +883,14 @@ func (p *parser) finish() error {
 		return paramErrorf("--wait-interval only makes sense with --wait\n")
 	}
 	for _, mi := range p.matches {
-		f := &xt.Final{Ext: mi.def.Name, Family: p.opts.Family, Seen: mi.seen, Rule: &p.rule}
-		if err := xt.FinalMatch(mi.def, mi.m, f); err != nil {
+		p.final = xt.Final{Ext: mi.def.Name, Family: p.opts.Family, Seen: mi.seen, Rule: &p.rule}
+		if err := xt.FinalMatch(mi.def, mi.m, &p.final); err != nil {
 			return err
 		}
 	}
 	if p.target != nil {
-		f := &xt.Final{Ext: p.target.def.Name, Family: p.opts.Family, Seen: p.target.seen, Rule: &p.rule}
-		if err := xt.FinalTarget(p.target.def, p.target.t, f); err != nil {
+		p.final = xt.Final{Ext: p.target.def.Name, Family: p.opts.Family, Seen: p.target.seen, Rule: &p.rule}
+		if err := xt.FinalTarget(p.target.def, p.target.t, &p.final); err != nil {
 			return err
 		}
 	}
@@ -888,8 +938,11 @@ func (p *parser) buildRules() error {
 	if p.cmd.Counters != nil {
 		r.Counters = *p.cmd.Counters
 	}
-	for _, mi := range p.matches {
-		r.Matches = append(r.Matches, mi.m)
+	if len(p.matches) > 0 {
+		r.Matches = make([]translator.Match, len(p.matches))
+		for i, mi := range p.matches {
+			r.Matches[i] = mi.m
+		}
 	}
 	switch {
 	case p.gotoSet:
@@ -913,14 +966,15 @@ func (p *parser) buildRules() error {
 		return paramErrorf("Couldn't load target `%s':No such file or directory\n", p.jumpTo)
 	}
 
-	srcs, err := p.parseAddrs(p.src, p.srcSet)
+	srcs, err := p.parseAddrs(p.srcBuf, p.src, p.srcSet)
 	if err != nil {
 		return err
 	}
-	dsts, err := p.parseAddrs(p.dst, p.dstSet)
+	dsts, err := p.parseAddrs(p.dstBuf, p.dst, p.dstSet)
 	if err != nil {
 		return err
 	}
+	p.srcBuf, p.dstBuf = srcs, dsts
 	if (len(srcs) > 1 || len(dsts) > 1) && (r.InvSrc || r.InvDst) {
 		return paramErrorf("! not allowed with multiple source or destination IP addresses")
 	}
@@ -942,8 +996,9 @@ func (p *parser) buildRules() error {
 }
 
 // parseAddrs parses a comma-separated list of address[/mask] as
-// xtables_ipparse_multiple does; an absent option is the any address.
-func (p *parser) parseAddrs(s string, set bool) ([]translator.AddrMask, error) {
+// xtables_ipparse_multiple does, appending to out; an absent option is
+// the any address.
+func (p *parser) parseAddrs(out []translator.AddrMask, s string, set bool) ([]translator.AddrMask, error) {
 	if !set {
 		if p.opts.Family == translator.IPv6 {
 			s = "::0/0"
@@ -951,9 +1006,12 @@ func (p *parser) parseAddrs(s string, set bool) ([]translator.AddrMask, error) {
 			s = "0.0.0.0/0"
 		}
 	}
-	var out []translator.AddrMask
-	for _, part := range strings.Split(s, ",") {
-		part = strings.TrimLeft(part, " \t\n\v\f\r")
+	for more := true; more; {
+		var part string
+		part, s, more = strings.Cut(s, ",")
+		for part != "" && (part[0] == ' ' || part[0] >= '\t' && part[0] <= '\r') {
+			part = part[1:] // leading white space (isspace) is skipped
+		}
 		if len(part) > 255 {
 			return nil, paramErrorf("Hostname too long")
 		}
@@ -970,14 +1028,16 @@ func (p *parser) parseAddrs(s string, set bool) ([]translator.AddrMask, error) {
 // a prefix length or, for IPv4, dotted; the address is masked.
 func ParseAddrMask(s string, f translator.Family) (translator.AddrMask, error) {
 	host, mask := s, ""
-	if i := strings.LastIndexByte(s, '/'); i >= 0 {
+	i := strings.LastIndexByte(s, '/')
+	hasMask := i >= 0
+	if hasMask {
 		host, mask = s[:i], s[i+1:]
 	}
 	var m netip.Addr
 	if f == translator.IPv6 {
 		full := netip.IPv6Unspecified()
 		switch {
-		case mask == "" && !strings.Contains(s, "/"):
+		case !hasMask:
 			m = translator.PrefixMask(full, 128)
 		default:
 			if a, err := netip.ParseAddr(mask); err == nil && a.Is6() {
@@ -999,7 +1059,7 @@ func ParseAddrMask(s string, f translator.Family) (translator.AddrMask, error) {
 	}
 	full := netip.IPv4Unspecified()
 	switch {
-	case !strings.Contains(s, "/"):
+	case !hasMask:
 		m = translator.PrefixMask(full, 32)
 	default:
 		if a, ok := xt.ParseIPv4Mask(mask); ok {

@@ -18,7 +18,7 @@ type getopt struct {
 
 	short string // optstring without the leading "-:"
 	base  []longOpt
-	ext   []longOpt // extension options, newest first
+	ext   [][]longOpt // extension options, newest extension first
 
 	// results
 	optarg    string
@@ -102,33 +102,20 @@ func (g *getopt) next() int {
 func (g *getopt) nextLong(s string) int {
 	g.optind++
 	name, value, hasValue := strings.Cut(s, "=")
-	var found *longOpt
-	ambiguous := false
-	for _, table := range [][]longOpt{g.base, g.ext} {
-		for i := range table {
-			if table[i].name == name {
-				found, ambiguous = &table[i], false
-				goto match
-			}
+	found := exactOpt(g.base, name)
+	for i := 0; found == nil && i < len(g.ext); i++ {
+		found = exactOpt(g.ext[i], name)
+	}
+	if found == nil {
+		var ambiguous bool
+		found, ambiguous = prefixOpt(g.base, name, nil)
+		for i := 0; !ambiguous && i < len(g.ext); i++ {
+			found, ambiguous = prefixOpt(g.ext[i], name, found)
+		}
+		if found == nil || ambiguous {
+			return codeUnknown
 		}
 	}
-	for _, table := range [][]longOpt{g.base, g.ext} {
-		for i := range table {
-			o := &table[i]
-			if !strings.HasPrefix(o.name, name) {
-				continue
-			}
-			if found == nil {
-				found = o
-			} else if found.hasArg != o.hasArg || found.code != o.code || found.owner != o.owner || found.id != o.id {
-				ambiguous = true
-			}
-		}
-	}
-	if found == nil || ambiguous {
-		return codeUnknown
-	}
-match:
 	g.long = found
 	switch {
 	case hasValue:
@@ -147,6 +134,34 @@ match:
 	return found.code
 }
 
+// exactOpt returns the first option of the table named name, or nil.
+func exactOpt(table []longOpt, name string) *longOpt {
+	for i := range table {
+		if table[i].name == name {
+			return &table[i]
+		}
+	}
+	return nil
+}
+
+// prefixOpt goes on with found, the first option so far that name
+// abbreviates, through table; ambiguous reports a second such option that
+// is not the same option under another name.
+func prefixOpt(table []longOpt, name string, found *longOpt) (_ *longOpt, ambiguous bool) {
+	for i := range table {
+		o := &table[i]
+		if !strings.HasPrefix(o.name, name) {
+			continue
+		}
+		if found == nil {
+			found = o
+		} else if found.hasArg != o.hasArg || found.code != o.code || found.owner != o.owner || found.id != o.id {
+			return found, true
+		}
+	}
+	return found, false
+}
+
 // hasArg reports whether the next argument exists and is not an option or
 // "!" (xs_has_arg).
 func (g *getopt) hasArg() bool {
@@ -154,8 +169,11 @@ func (g *getopt) hasArg() bool {
 }
 
 // addExt puts an extension's options in front of the other extensions'.
+// The table is shared, never written.
 func (g *getopt) addExt(opts []longOpt) {
-	g.ext = append(append([]longOpt(nil), opts...), g.ext...)
+	g.ext = append(g.ext, nil)
+	copy(g.ext[1:], g.ext)
+	g.ext[0] = opts
 }
 
 // Getopt parses the command line of an iptables tool as glibc's

@@ -59,6 +59,12 @@ type restorer struct {
 	table     *translator.Table // the table being restored, nil outside a block
 	skipping  bool              // inside a table block that -T excludes
 	tableLine int
+
+	// reused for every rule line
+	parser  parser
+	cmd     Command
+	args    []string
+	isChain func(table, chain string) bool
 }
 
 func (st *restorer) run(r io.Reader) error {
@@ -280,19 +286,25 @@ func (st *restorer) ruleLine(text string) error {
 		}
 		pcnt, bcnt, rest = p, b, text[end+1:]
 	}
-	args, err := splitArgs(rest)
+	args, err := splitArgs(st.args[:0], rest)
 	if err != nil {
 		return err
 	}
+	st.args = args
 	if (st.opts.Counters || st.opts.KeepCounters) && pcnt != "" {
 		args = append([]string{"--set-counters", pcnt, bcnt}, args...)
 	}
-	t := st.table
-	cmd, err := ParseCommand(args, ParseOptions{
+	if st.isChain == nil {
+		st.isChain = func(table, chain string) bool {
+			return st.table != nil && table == st.table.Name && st.table.Chain(chain) != nil
+		}
+	}
+	cmd := &st.cmd
+	err = st.parser.command(cmd, args, ParseOptions{
 		Family:  st.rs.Family,
-		Table:   t.Name,
+		Table:   st.table.Name,
 		Restore: true,
-		IsChain: func(table, chain string) bool { return table == t.Name && t.Chain(chain) != nil },
+		IsChain: st.isChain,
 	})
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package iptables
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -22,16 +23,33 @@ func TestSplitArgs(t *testing.T) {
 		{`"unterminated quote`, []string{"unterminated quote"}},
 	}
 	for _, tt := range tests {
-		got, err := splitArgs(tt.line)
+		got, err := splitArgs(nil, tt.line)
 		if err != nil || !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("splitArgs(%q) = %q, %v; want %q", tt.line, got, err, tt.want)
 		}
 	}
-	if _, err := splitArgs("--comment " + strings.Repeat("x", 1024)); err == nil || err.Error() != "Parameter too long!" {
+	if _, err := splitArgs(nil, "--comment "+strings.Repeat("x", 1024)); err == nil || err.Error() != "Parameter too long!" {
 		t.Errorf("long parameter: %v", err)
 	}
-	if _, err := splitArgs(strings.Repeat("a ", 300)); err == nil || err.Error() != "Parser cannot handle more arguments" {
+	if _, err := splitArgs(nil, strings.Repeat("a ", 300)); err == nil || err.Error() != "Parser cannot handle more arguments" {
 		t.Errorf("many arguments: %v", err)
+	}
+}
+
+// TestSplitPlain checks the fast path for lines without quotes against
+// the byte-by-byte one, limits included.
+func TestSplitPlain(t *testing.T) {
+	for _, line := range []string{
+		"", " ", "\t\t", "-A INPUT -j ACCEPT", "  -A\tINPUT   -j  ACCEPT  ", `back\slash`,
+		"a\nb", "x\r y", "-m comment --comment " + strings.Repeat("x", 1023),
+		"-m comment --comment " + strings.Repeat("x", 1024) + " " + strings.Repeat("a ", 300),
+		strings.Repeat("a ", 250), strings.Repeat("a ", 251), strings.Repeat("a ", 252) + strings.Repeat("y", 2000),
+	} {
+		want, wantErr := splitQuoted(nil, line)
+		got, err := splitPlain(nil, line)
+		if fmt.Sprint(err) != fmt.Sprint(wantErr) || !reflect.DeepEqual(got, want) && len(want)+len(got) > 0 {
+			t.Errorf("splitPlain(%.40q) = %q, %v; want %q, %v", line, got, err, want, wantErr)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package plan
 import (
 	"encoding/binary"
 	"fmt"
+	"sync"
 
 	"github.com/bpftables/bpftables/translator"
 )
@@ -20,6 +21,34 @@ type Builder struct {
 	match  string
 	tests  []Test
 	ifaces *[]string
+	// chunk is where the bytes of the tests' values come from: many
+	// rules' worth at a time instead of an allocation per value.
+	chunk []byte
+}
+
+// chunkSize is how many bytes of test values are allocated at once.
+const chunkSize = 4096
+
+// bytes returns n zero bytes for a test's value. The slice's capacity
+// ends with it, so an append to it cannot reach its neighbours; nothing
+// writes a test's bytes once it is made.
+func (b *Builder) bytes(n int) []byte {
+	if len(b.chunk)+n > cap(b.chunk) {
+		b.chunk = make([]byte, 0, max(chunkSize, n))
+	}
+	i := len(b.chunk)
+	b.chunk = b.chunk[:i+n]
+	return b.chunk[i : i+n : i+n]
+}
+
+// be returns v as n big-endian bytes.
+func (b *Builder) be(v uint64, n int) []byte {
+	out := b.bytes(n)
+	for i := n - 1; i >= 0; i-- {
+		out[i] = byte(v)
+		v >>= 8
+	}
+	return out
 }
 
 func (b *Builder) add(t Test) {
@@ -36,7 +65,7 @@ func (b *Builder) Eq(f Field, value, mask []byte, inv bool) {
 // EqUint is Eq for a numeric field.
 func (b *Builder) EqUint(f Field, value, mask uint64, inv bool) {
 	n := f.Size(b.Family)
-	b.Eq(f, be(value, n), be(mask, n), inv)
+	b.Eq(f, b.be(value, n), b.be(mask, n), inv)
 }
 
 // RangeUint adds lo <= field <= hi, or its negation, for a numeric field.
@@ -52,7 +81,7 @@ func (b *Builder) RangeUint(f Field, lo, hi uint64, inv bool) {
 		b.EqUint(f, lo, max, inv)
 		return
 	}
-	b.add(Test{Field: f, Op: OpRange, Lo: be(lo, n), Hi: be(hi, n), Invert: inv})
+	b.add(Test{Field: f, Op: OpRange, Lo: b.be(lo, n), Hi: b.be(hi, n), Invert: inv})
 }
 
 // Range adds lo <= field <= hi for a field compared as bytes (addresses).
@@ -74,7 +103,7 @@ func (b *Builder) SetEither(ranges [][2]uint16, inv bool) {
 // HotDropIf drops the packet when lo <= field <= hi.
 func (b *Builder) HotDropIf(f Field, lo, hi uint64) {
 	n := f.Size(b.Family)
-	b.add(Test{Field: f, Op: OpRange, Lo: be(lo, n), Hi: be(hi, n), HotDrop: true})
+	b.add(Test{Field: f, Op: OpRange, Lo: b.be(lo, n), Hi: b.be(hi, n), HotDrop: true})
 }
 
 // NeedL4 drops the packet when fewer than n bytes of layer 4 header are
@@ -111,16 +140,26 @@ func be(v uint64, n int) []byte {
 	return append([]byte(nil), b[8-n:]...)
 }
 
+// builders keeps Builders between rules (and plans), with their scratch
+// test list and the rest of their chunk.
+var builders = sync.Pool{New: func() any { return &Builder{tests: make([]Test, 0, 16)} }}
+
 // lowerRule lowers the header and matches of a rule, in the order
 // ip_packet_match and the match loop of ipt_do_table evaluate them.
 func lowerRule(r *translator.Rule, fam translator.Family, ifaces *[]string) ([]Test, error) {
-	b := &Builder{Family: fam, match: "", ifaces: ifaces, tests: make([]Test, 0, 8)}
+	b := builders.Get().(*Builder)
+	b.Family, b.match, b.ifaces = fam, "", ifaces
+	defer func() {
+		clear(b.tests)
+		b.tests, b.ifaces = b.tests[:0], nil
+		builders.Put(b)
+	}()
 	addr := func(f Field, a translator.AddrMask, inv bool) {
 		if a.IsAny() && !inv {
 			return
 		}
 		n := f.Size(fam)
-		value, mask := make([]byte, n), make([]byte, n)
+		value, mask := b.bytes(n), b.bytes(n)
 		if a.Addr.IsValid() {
 			copy(value, a.Addr.AsSlice())
 		}
@@ -153,5 +192,9 @@ func lowerRule(r *translator.Rule, fam translator.Family, ifaces *[]string) ([]T
 			return nil, fmt.Errorf("match `%s': %w", m.Name(), err)
 		}
 	}
-	return b.tests, nil
+	// the scratch list goes back to the pool: the rule gets a copy of
+	// its exact size
+	tests := make([]Test, len(b.tests))
+	copy(tests, b.tests)
+	return tests, nil
 }

@@ -527,8 +527,11 @@ func checkFinal(ext string, seen uint32, opts []Option) error {
 		if seen&Bit(e.ID) == 0 {
 			continue
 		}
-		for bit := uint(0); bit < 32; bit++ {
-			if bit == e.ID {
+		// Only the options e requires or excludes can fail, in the
+		// order of their IDs.
+		related := (e.Also | e.Excl) &^ Bit(e.ID)
+		for bit := uint(0); related>>bit != 0; bit++ {
+			if related&Bit(bit) == 0 {
 				continue
 			}
 			other := lookupOption(opts, bit)

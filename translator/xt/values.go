@@ -66,14 +66,22 @@ func parseInetAton(s string) (netip.Addr, bool) {
 // decimal, octal or hex; missing trailing parts are zero ("10" is
 // 10.0.0.0).
 func ParseIPv4Dotted(s string) (netip.Addr, bool) {
-	parts := strings.SplitN(s, ".", 4)
 	var b [4]byte
-	for i, p := range parts {
+	for i := range b {
+		// as strings.SplitN(s, ".", 4): the fourth part is the rest
+		p, rest, more := strings.Cut(s, ".")
+		if i == len(b)-1 {
+			p, more = s, false
+		}
 		v, ok := translator.ParseUint(p, 0, 255)
 		if !ok {
 			return netip.Addr{}, false
 		}
 		b[i] = byte(v)
+		if !more {
+			break
+		}
+		s = rest
 	}
 	return netip.AddrFrom4(b), true
 }
