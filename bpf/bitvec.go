@@ -86,8 +86,7 @@ func (g *gen) bitvecMaps() error {
 	g.bv = &bvState{segs: map[*plan.Segment]*bvSeg{}}
 	fam := g.p.Family
 	addrLen := fam.Bits() / 8
-	var lpm []ebpf.MapKV
-	var num, trans, rules Batch
+	var lpm, num, trans, rules Batch
 	bitmaps := map[int]*Batch{}
 	rowsIn := map[int]uint32{}
 	maxChunks := 0
@@ -145,7 +144,7 @@ func (g *gen) bitvecMaps() error {
 						binary.NativeEndian.PutUint32(key, uint32(32+p.Len))
 						binary.BigEndian.PutUint32(key[4:], tables)
 						key = append(key, p.Addr...)
-						lpm = append(lpm, ebpf.MapKV{Key: key, Value: uint32(i + 1)})
+						lpm.add(key, u32(uint32(i+1)))
 					}
 					continue
 				}
@@ -238,7 +237,9 @@ func (g *gen) bitvecMaps() error {
 			}
 		}
 	}
-	g.spec.Maps[mapBVLPM] = &ebpf.MapSpec{Name: mapBVLPM, Type: ebpf.LPMTrie, Flags: 1 /* BPF_F_NO_PREALLOC */, KeySize: uint32(8 + addrLen), ValueSize: 4, MaxEntries: uint32(max(1, len(lpm))), Contents: lpm}
+	// one batch, where Contents would cost a system call per prefix
+	g.spec.Maps[mapBVLPM] = &ebpf.MapSpec{Name: mapBVLPM, Type: ebpf.LPMTrie, Flags: 1 /* BPF_F_NO_PREALLOC */, KeySize: uint32(8 + addrLen), ValueSize: 4, MaxEntries: uint32(max(1, lpm.Count))}
+	g.fill[mapBVLPM] = lpm
 	g.spec.Maps[mapBVNum] = &ebpf.MapSpec{Name: mapBVNum, Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: uint32(max(1, num.Count))}
 	g.spec.Maps[mapBVTrans] = &ebpf.MapSpec{Name: mapBVTrans, Type: ebpf.Array, KeySize: 4, ValueSize: uint32(4 * max(1, maxChunks)), MaxEntries: uint32(max(1, trans.Count))}
 	g.spec.Maps[mapBVRules] = &ebpf.MapSpec{Name: mapBVRules, Type: ebpf.Array, KeySize: 4, ValueSize: 12, MaxEntries: uint32(max(1, rules.Count))}
@@ -396,9 +397,11 @@ func (g *gen) scanFunc(e *emitter, k Kind, bs *bvSeg) {
 	bs.stackLPM = bs.stackPtr - 16 // 24 bytes over the pointer slots: used before them
 	slot := func(base int16, i int) int16 { return base - int16(8*i) }
 	e.function(bvFunc(bs), k, paramPkt, paramSlot)
-	none := e.newLabel("bvnone")
+	notNull := e.newLabel("bvpkt")
+	e.emit(asm.JNE.Imm(asm.R1, 0, notNull))
+	e.ret(bvNone)
+	e.mark(notNull)
 	e.emit(
-		asm.JEq.Imm(asm.R1, 0, none),
 		asm.Mov.Reg(asm.R6, asm.R1),
 		asm.StoreMem(asm.R10, bvStackStart, asm.R2, asm.DWord),
 		asm.Mov.Imm(asm.R1, 0),
@@ -458,7 +461,7 @@ func (g *gen) scanFunc(e *emitter, k Kind, bs *bvSeg) {
 			continue
 		}
 		e.emit(asm.Add.Imm(asm.R8, int32(bs.transBase[ki])))
-		g.arrayLookup(e, mapBVTrans, asm.R8, none)
+		g.arrayLookup(e, mapBVTrans, asm.R8)
 		e.emit(asm.StoreMem(asm.R10, slot(bs.stackCls, ki), asm.R0, asm.DWord))
 	}
 	// the chunks
@@ -486,7 +489,7 @@ func (g *gen) scanFunc(e *emitter, k Kind, bs *bvSeg) {
 		}
 		for ki := range bs.keys {
 			row(ki, bs.mBase[ci][ki])
-			g.arrayLookup(e, m, asm.R8, none)
+			g.arrayLookup(e, m, asm.R8)
 			e.emit(asm.StoreMem(asm.R10, slot(bs.stackPtr, ki), asm.R0, asm.DWord))
 		}
 		hotPath := ""
@@ -522,12 +525,12 @@ func (g *gen) scanFunc(e *emitter, k Kind, bs *bvSeg) {
 			e.mark(hotPath)
 			hot := hotKey(bs.keys)
 			row(hot, bs.fireBase[ci])
-			g.arrayLookup(e, m, asm.R8, none)
+			g.arrayLookup(e, m, asm.R8)
 			e.emit(asm.StoreMem(asm.R10, bs.stackFire, asm.R0, asm.DWord))
 			for ki := range bs.keys {
 				if o := bs.ownSlot[ki]; o >= 0 {
 					row(ki, bs.pBase[ci][ki])
-					g.arrayLookup(e, m, asm.R8, none)
+					g.arrayLookup(e, m, asm.R8)
 					e.emit(asm.StoreMem(asm.R10, slot(bs.stackOwn, o), asm.R0, asm.DWord))
 				}
 			}
@@ -563,7 +566,6 @@ func (g *gen) scanFunc(e *emitter, k Kind, bs *bvSeg) {
 		}
 		e.mark(nextChunk)
 	}
-	e.mark(none)
 	e.ret(bvNone)
 }
 
@@ -654,16 +656,21 @@ func (g *gen) emitFound(e *emitter, label string) {
 }
 
 // arrayLookup looks up index reg of an array map, leaving the value
-// pointer in r0; a missing entry returns bvNone.
-func (g *gen) arrayLookup(e *emitter, m string, reg asm.Register, none string) {
+// pointer in r0; a missing entry returns bvNone (there, not by a jump to
+// a shared exit: the scan of a large segment is longer than a jump
+// reaches).
+func (g *gen) arrayLookup(e *emitter, m string, reg asm.Register) {
+	ok := e.newLabel("bvok")
 	e.emit(
 		asm.StoreMem(asm.R10, bvStackKey, reg, asm.Word),
 		asm.LoadMapPtr(asm.R1, 0).WithReference(m),
 		asm.Mov.Reg(asm.R2, asm.R10),
 		asm.Add.Imm(asm.R2, bvStackKey),
 		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, none),
+		asm.JNE.Imm(asm.R0, 0, ok),
 	)
+	e.ret(bvNone)
+	e.mark(ok)
 }
 
 // fieldClass leaves the class of a numeric field of the packet context
