@@ -607,7 +607,7 @@ func (bv *BVSearch) buildChunk(low []*bvRule, first int, local bool) *BVChunk {
 			c.Local[ki], c.Match[ki], c.Pre[ki] = addrTables(k, low, c.Words, local)
 			continue
 		}
-		c.numTables(bv, ki, low)
+		c.numTables(bv, ki, low, local)
 	}
 	return c
 }
@@ -791,14 +791,17 @@ func fieldTables(f Field, b []uint32, low []*bvRule, words int, pre bool) []uint
 // numTables computes a numeric key's bitmaps for every class: the AND of
 // its fields' bitmaps; for the hot key, the hot-drop fields' classes are
 // judged per rule.
-func (c *BVChunk) numTables(bv *BVSearch, ki int, low []*bvRule) {
+func (c *BVChunk) numTables(bv *BVSearch, ki int, low []*bvRule, local bool) {
 	k := bv.Keys[ki]
 	w := c.Words
 	// factors: per field, or the hot fields together, a bitmap per class
+	// (with several chunks, per class of the chunk's own bounds: the
+	// segment's classes map to them)
 	type factor struct {
 		n      int
 		m, p   []uint64
 		stride int
+		to     []int // the key's class digit -> the factor's class
 	}
 	var factors []factor
 	start := 0
@@ -812,11 +815,29 @@ func (c *BVChunk) numTables(bv *BVSearch, ki int, low []*bvRule) {
 		start = k.HotFields
 	}
 	for i := start; i < len(k.Fields); i++ {
-		f := factor{n: len(k.Bounds[i])}
-		f.m = fieldTables(k.Fields[i], k.Bounds[i], low, w, false)
-		switch {
-		case ki == bv.Hot || k.Pre == PreOwn:
-			f.p = fieldTables(k.Fields[i], k.Bounds[i], low, w, true)
+		b := k.Bounds[i]
+		f := factor{}
+		if local {
+			var lb []uint32
+			max := uint32(1)<<(8*k.Fields[i].Size(translator.IPv4)) - 1
+			for _, br := range low {
+				for j := range br.tests {
+					if t := &br.tests[j]; t.field == k.Fields[i] {
+						lb = appendBounds(lb, t.ranges, max)
+					}
+				}
+			}
+			lb = sortBounds(lb)
+			f.to = make([]int, len(b))
+			for d, x := range b {
+				f.to[d] = classOf(lb, x)
+			}
+			b = lb
+		}
+		f.n = len(b)
+		f.m = fieldTables(k.Fields[i], b, low, w, false)
+		if ki == bv.Hot || k.Pre == PreOwn {
+			f.p = fieldTables(k.Fields[i], b, low, w, true)
 		}
 		factors = append(factors, f)
 	}
@@ -825,13 +846,35 @@ func (c *BVChunk) numTables(bv *BVSearch, ki int, low []*bvRule) {
 		factors[i].stride = stride
 		stride *= factors[i].n
 	}
-	m := BVTable{Words: w, Bits: make([]uint64, k.Classes*w)}
+	rows := stride
+	if local {
+		// the key's class -> the chunk's: its digits, each mapped
+		c.Local[ki] = make([]uint32, k.Classes)
+		for g := range c.Local[ki] {
+			l, rest := 0, g
+			for i := len(factors) - 1; i >= 0; i-- {
+				f := factors[i]
+				digits := f.n
+				if f.to != nil {
+					digits = len(f.to)
+				}
+				d := rest % digits
+				rest /= digits
+				if f.to != nil {
+					d = f.to[d]
+				}
+				l += d * f.stride
+			}
+			c.Local[ki][g] = uint32(l)
+		}
+	}
+	m := BVTable{Words: w, Bits: make([]uint64, rows*w)}
 	var p BVTable
 	wantP := ki == bv.Hot || k.Pre == PreOwn
 	if wantP {
-		p = BVTable{Words: w, Bits: make([]uint64, k.Classes*w)}
+		p = BVTable{Words: w, Bits: make([]uint64, rows*w)}
 	}
-	for g := 0; g < k.Classes; g++ {
+	for g := 0; g < rows; g++ {
 		mrow := m.Row(g)
 		for i, f := range factors {
 			d := g / f.stride % f.n
@@ -957,13 +1000,13 @@ func (bv *BVSearch) Scan(v Values, start int) (pos int, hot bool) {
 		if start >= c.First+c.Count {
 			continue
 		}
-		rows := func(t []BVTable, ki int) []uint64 {
-			l := classes[ki]
+		local := func(ki int) int {
 			if c.Local[ki] != nil {
-				l = int(c.Local[ki][l])
+				return int(c.Local[ki][classes[ki]])
 			}
-			return t[ki].Row(l)
+			return classes[ki]
 		}
+		rows := func(t []BVTable, ki int) []uint64 { return t[ki].Row(local(ki)) }
 		for w := 0; w < c.Words; w++ {
 			x := ^uint64(0)
 			for ki := range bv.Keys {
@@ -971,7 +1014,7 @@ func (bv *BVSearch) Scan(v Values, start int) (pos int, hot bool) {
 			}
 			var d uint64
 			if checkHot {
-				d = c.Fire.Row(classes[bv.Hot])[w]
+				d = c.Fire.Row(local(bv.Hot))[w]
 				for ki, k := range bv.Keys {
 					switch {
 					case ki == bv.Hot:
