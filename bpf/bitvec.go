@@ -175,15 +175,30 @@ func (g *gen) bitvecMaps() error {
 				if bitmaps[w] == nil {
 					bitmaps[w] = &Batch{}
 				}
+				if b := bitmaps[w]; cap(b.Values) == 0 {
+					// room for the rows of this and like chunks at once:
+					// growing megabytes by appending copies them again
+					rows := 0
+					for _, c2 := range bv.Chunks {
+						if 1<<bits.Len(uint(c2.Words-1)) == w {
+							rows += c2.Bytes() / (8 * c2.Words)
+						}
+					}
+					b.Keys = make([]byte, 0, 4*rows)
+					b.Values = make([]byte, 0, 8*w*rows)
+				}
 				b := bitmaps[w]
 				put := func(t plan.BVTable) uint32 {
 					base := rowsIn[w]
 					for r := 0; r < t.Rows(); r++ {
-						val := make([]byte, 8*w)
-						for i, x := range t.Row(r) {
-							binary.NativeEndian.PutUint64(val[8*i:], x)
+						b.Keys = binary.NativeEndian.AppendUint32(b.Keys, rowsIn[w])
+						for _, x := range t.Row(r) {
+							b.Values = binary.NativeEndian.AppendUint64(b.Values, x)
 						}
-						b.add(u32(rowsIn[w]), val)
+						for i := t.Words; i < w; i++ {
+							b.Values = binary.NativeEndian.AppendUint64(b.Values, 0)
+						}
+						b.Count++
 						rowsIn[w]++
 					}
 					return base
@@ -467,10 +482,9 @@ func (g *gen) scanFunc(e *emitter, k Kind, bs *bvSeg) {
 	// the chunks
 	for ci, ch := range bs.chunks {
 		nextChunk := e.newLabel("bvchunk")
-		e.emit(
-			asm.LoadMem(asm.R1, asm.R10, bvStackStart, asm.DWord),
-			asm.JSGE.Imm(asm.R1, int32(ch.First+ch.Count), nextChunk),
-		)
+		e.emit(asm.LoadMem(asm.R1, asm.R10, bvStackStart, asm.DWord))
+		unlink(e)
+		e.emit(asm.JSGE.Imm(asm.R1, int32(ch.First+ch.Count), nextChunk))
 		m := bvMap(bs.words[ci])
 		// row index of key ki's table at base (Match, Pre or Fire) in r8
 		row := func(ki int, base uint32) {
@@ -602,8 +616,9 @@ func (g *gen) scanWords(e *emitter, ch *plan.BVChunk, found string, and func(w i
 	for _, s := range slows {
 		at := e.newLabel("bvat")
 		e.mark(s.label)
+		e.emit(asm.LoadMem(asm.R1, asm.R10, bvStackStart, asm.DWord))
+		unlink(e)
 		e.emit(
-			asm.LoadMem(asm.R1, asm.R10, bvStackStart, asm.DWord),
 			asm.JSGE.Imm(asm.R1, int32(s.wb+64), s.next),
 			asm.JSLE.Imm(asm.R1, int32(s.wb), at),
 			asm.Sub.Imm(asm.R1, int32(s.wb)),
@@ -631,6 +646,12 @@ func (g *gen) scanWords(e *emitter, ch *plan.BVChunk, found string, and func(w i
 	}
 	e.mark(done)
 }
+
+// unlink makes r1, just loaded from the start position's stack slot, a
+// value of its own: otherwise each comparison narrows the slot too, the
+// narrowed states of every chunk differ, and the verifier walks the rest
+// of the scan once per chunk before it (quadratic in chunks).
+func unlink(e *emitter) { e.emit(asm.And.Imm(asm.R1, 0x7fffffff)) }
 
 // emitFound returns r2 plus the index of the lowest set bit of r0: the
 // bit isolated, then found by halving.

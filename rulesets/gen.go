@@ -140,8 +140,15 @@ func portRange(r *rand.Rand) [2]uint16 {
 func (g *Generated) mixed(r *rand.Rand, count int) {
 	var rules []mixedRule
 	for i := 0; i < g.N; i++ {
-		src, _ := addr(10, r.Intn(1<<24)).Prefix(prefixLen(r))
-		dst, _ := addr(10, r.Intn(1<<24)).Prefix(prefixLen(r))
+		// ACL rules name at least one address: a rule with neither
+		// would match the traffic from outside 10/8 that is meant to
+		// match nothing.
+		sl, dl := prefixLen(r), prefixLen(r)
+		for sl == 0 && dl == 0 {
+			dl = prefixLen(r)
+		}
+		src, _ := addr(10, r.Intn(1<<24)).Prefix(sl)
+		dst, _ := addr(10, r.Intn(1<<24)).Prefix(dl)
 		mr := mixedRule{src: src, dst: dst, sport: [2]uint16{0, 65535}, dport: [2]uint16{0, 65535}, accept: r.Intn(3) > 0}
 		switch x := r.Intn(100); {
 		case x < 55:

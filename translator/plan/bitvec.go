@@ -217,7 +217,7 @@ func (r *bvRule) pre(t *bvTest) bool { return len(r.hot) > 0 && t.pos < r.firstH
 // bvLower returns the rule as the bit-vector builder sees it, or nil when
 // a test is not one it handles.
 func bvLower(r *Rule, fam translator.Family) *bvRule {
-	br := &bvRule{}
+	br := &bvRule{tests: make([]bvTest, 0, len(r.Tests))}
 	seenAddr := [2]bool{}
 	for i, t := range r.Tests {
 		bt := bvTest{pos: i, field: t.Field, invert: t.Invert}
@@ -442,7 +442,15 @@ func (a BVPrefix) contains(b BVPrefix) bool {
 	if a.Len > b.Len {
 		return false
 	}
-	return bytes.Equal(maskTo(b.Addr, a.Len), a.Addr)
+	n := a.Len / 8
+	if !bytes.Equal(a.Addr[:n], b.Addr[:n]) {
+		return false
+	}
+	if r := a.Len % 8; r != 0 {
+		m := byte(0xff << (8 - r))
+		return a.Addr[n]&m == b.Addr[n]&m
+	}
+	return true
 }
 
 func prefixKey(addr []byte, n int) string { return string(addr) + string(rune(n)) }
