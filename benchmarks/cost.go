@@ -6,6 +6,7 @@ package benchmarks
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 	"time"
 
@@ -29,6 +30,9 @@ type CostResult struct {
 	// generation: parse, check, plan, generate, verify, fill maps.
 	Load     time.Duration `json:"load_ns"`
 	Segments string        `json:"segments"`
+	// MapBytes is the size of the generation's maps as their specs give
+	// it (entries times key and value size), without kernel overhead.
+	MapBytes int64 `json:"map_bytes"`
 }
 
 // Loaded is a generation in force in a datapath, for measuring.
@@ -135,7 +139,7 @@ func segmentSummary(p *plan.Plan) string {
 			n[s.Kind]++
 		}
 	}
-	return fmt.Sprintf("%d linear, %d hash, %d lpm", n[plan.Linear], n[plan.Hash], n[plan.LPM])
+	return fmt.Sprintf("%d linear, %d hash, %d lpm, %d bitvector", n[plan.Linear], n[plan.Hash], n[plan.LPM], n[plan.BitVector])
 }
 
 // MeasureCost generates a ruleset of the family with n rules, loads it and
@@ -160,7 +164,16 @@ func MeasureCost(f rulesets.Family, n int, packets, repeat int) (CostResult, err
 	if n == 0 {
 		name = "empty"
 	}
-	return CostResult{Family: name, N: n, NsPkt: ns, Load: l.Load, Segments: segmentSummary(l.Plan)}, nil
+	var bytes int64
+	for _, m := range l.Gen.Spec.Collection.Maps {
+		if m.Name == "pkt" {
+			continue // the datapath's, not the generation's
+		}
+		v := int64(m.ValueSize)
+		if m.Type == ebpf.PerCPUArray {
+			v *= int64(runtime.NumCPU())
+		}
+		bytes += int64(m.MaxEntries) * (int64(m.KeySize) + v)
+	}
+	return CostResult{Family: name, N: n, NsPkt: ns, Load: l.Load, Segments: segmentSummary(l.Plan), MapBytes: bytes}, nil
 }
-
-var _ = ebpf.ErrNotSupported

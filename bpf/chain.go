@@ -26,6 +26,8 @@ func (g *gen) chainFunc(e *emitter, k Kind, c *plan.Chain) error {
 		switch s.Kind {
 		case plan.Linear:
 			err = g.linear(e, k, s, exit)
+		case plan.BitVector:
+			err = g.bitvec(e, k, s, exit)
 		default:
 			err = g.lookup(e, k, s, exit)
 		}
@@ -36,6 +38,7 @@ func (g *gen) chainFunc(e *emitter, k Kind, c *plan.Chain) error {
 	e.ret(verdictContinue)
 	e.mark(exit)
 	e.emit(asm.Return())
+	g.bitvecFuncs(e, k)
 	return nil
 }
 

@@ -134,6 +134,9 @@ func Generate(p *plan.Plan, kinds ...Kind) (*GenerationSpec, error) {
 	if err := g.segmentMaps(); err != nil {
 		return nil, err
 	}
+	if err := g.bitvecMaps(); err != nil {
+		return nil, err
+	}
 	for _, k := range kinds {
 		progs := &ebpf.MapSpec{Name: progsMap(k), Type: ebpf.ProgramArray, KeySize: 4, ValueSize: 4, MaxEntries: uint32(max(1, len(p.Chains)))}
 		g.spec.Maps[progs.Name] = progs
@@ -172,6 +175,7 @@ type gen struct {
 	// key sizes of the shared maps, without the segment ID
 	hashKey, auxKey int
 	fill            map[string]Batch
+	bv              *bvState // bit-vector segments (bitvec.go)
 }
 
 // Shared lookup maps of a generation: exact keys, prefixes, and the
@@ -324,7 +328,7 @@ func (g *gen) program(k Kind, root *plan.Chain) (*ebpf.ProgramSpec, error) {
 				if r.Kind != plan.ActJump && r.Kind != plan.ActGoto {
 					continue
 				}
-				if s.Kind != plan.Linear {
+				if s.Kind == plan.Hash || s.Kind == plan.LPM {
 					dyn = true // the jump's target comes from the lookup
 					continue
 				}

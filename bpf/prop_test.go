@@ -204,6 +204,7 @@ func TestProgramsAgreeWithEvaluator(t *testing.T) {
 		rulesets = 40
 	}
 	cases, hot, lookups, compiled, tooDeep := 0, 0, 0, 0, 0
+	bvSegs, multiChunk, viaBV, hotBV, resumed := 0, 0, 0, 0, 0
 	sizes := []int{1, 5, 20, 60, 200, 1000, 5000}
 	for seed := int64(0); seed < int64(rulesets); seed++ {
 		fam := translator.IPv4
@@ -220,7 +221,12 @@ func TestProgramsAgreeWithEvaluator(t *testing.T) {
 		if err != nil {
 			t.Fatalf("seed %d: %v", seed, err)
 		}
-		p, err := plan.Build(rs, "filter", plan.Options{})
+		opts := plan.Options{}
+		if seed%4 == 3 {
+			// small chunks and runs: the multi-chunk paths on small rulesets
+			opts = plan.Options{BVMinRun: 8, BVChunk: 64}
+		}
+		p, err := plan.Build(rs, "filter", opts)
 		if errors.Is(err, plan.ErrTooDeep) {
 			// a ruleset whose jumps could exceed the tail-call limit is
 			// refused, with this error, before anything loads
@@ -231,6 +237,21 @@ func TestProgramsAgreeWithEvaluator(t *testing.T) {
 			t.Fatalf("seed %d: %v", seed, err)
 		}
 		compiled++
+		inBV := map[int]bool{}
+		for _, c := range p.Chains {
+			for _, s := range c.Segments {
+				if s.Kind != plan.BitVector {
+					continue
+				}
+				bvSegs++
+				if len(s.BV.Chunks) > 1 {
+					multiChunk++
+				}
+				for _, r := range s.Rules {
+					inBV[r.ID] = true
+				}
+			}
+		}
 		spec, err := bpf.Generate(p, bpf.TC)
 		if err != nil {
 			t.Fatalf("seed %d: %v", seed, err)
@@ -285,16 +306,58 @@ func TestProgramsAgreeWithEvaluator(t *testing.T) {
 					break
 				}
 			}
+			n := 0
+			for _, c := range judged.Counters {
+				if inBV[c] {
+					n++
+				}
+			}
+			if n > 0 {
+				viaBV++
+			}
+			if n > 1 {
+				resumed++
+			}
+			if judged.HotDrop && bvHotDrop(p, vals) {
+				hotBV++
+			}
 		}
 		gen.Close()
 	}
 	t.Logf("%d packet cases on %d rulesets agree (%d hot drops, %d decided through lookups); %d rulesets refused as nesting too deep", cases, compiled, hot, lookups, tooDeep)
+	t.Logf("bit-vectors: %d segments (%d of several chunks); %d packets matched through them, %d more than one rule, %d hot drops", bvSegs, multiChunk, viaBV, resumed, hotBV)
+	if bvSegs == 0 || multiChunk == 0 || viaBV == 0 || resumed == 0 || hotBV == 0 {
+		t.Error("the cases no longer exercise bit-vector segments: chunks, matches, resumes and hot drops")
+	}
 	if compiled < rulesets*9/10 {
 		t.Errorf("only %d of %d rulesets compiled", compiled, rulesets)
 	}
 	if hot == 0 || lookups == 0 {
 		t.Error("the cases no longer exercise hot drops and lookups")
 	}
+}
+
+// bvHotDrop reports whether a bit-vector segment of the plan hot-drops the
+// packet when scanned from its start.
+func bvHotDrop(p *plan.Plan, v plan.Values) bool {
+	for _, c := range p.Chains {
+		for _, s := range c.Segments {
+			if s.Kind != plan.BitVector {
+				continue
+			}
+			for start := 0; ; {
+				pos, hot := s.BV.Scan(v, start)
+				if hot {
+					return true
+				}
+				if pos < 0 {
+					break
+				}
+				start = pos + 1
+			}
+		}
+	}
+	return false
 }
 
 func inLookup(p *plan.Plan, id int) bool {

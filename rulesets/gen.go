@@ -6,7 +6,8 @@
 //   - Allowlist: N `-d ADDR -p tcp --dport PORT -j ACCEPT` under a DROP
 //     policy, traffic to the last rule.
 //   - Mixed: ClassBench-like rules - source and destination prefixes of
-//     mixed lengths, port ranges, protocols - with traffic drawn from them.
+//     mixed lengths, port ranges, protocols - with traffic drawn from them,
+//     and a quarter of it matching no rule.
 package rulesets
 
 import (
@@ -139,8 +140,15 @@ func portRange(r *rand.Rand) [2]uint16 {
 func (g *Generated) mixed(r *rand.Rand, count int) {
 	var rules []mixedRule
 	for i := 0; i < g.N; i++ {
-		src, _ := addr(10, r.Intn(1<<24)).Prefix(prefixLen(r))
-		dst, _ := addr(10, r.Intn(1<<24)).Prefix(prefixLen(r))
+		// ACL rules name at least one address: a rule with neither
+		// would match the traffic from outside 10/8 that is meant to
+		// match nothing.
+		sl, dl := prefixLen(r), prefixLen(r)
+		for sl == 0 && dl == 0 {
+			dl = prefixLen(r)
+		}
+		src, _ := addr(10, r.Intn(1<<24)).Prefix(sl)
+		dst, _ := addr(10, r.Intn(1<<24)).Prefix(dl)
 		mr := mixedRule{src: src, dst: dst, sport: [2]uint16{0, 65535}, dport: [2]uint16{0, 65535}, accept: r.Intn(3) > 0}
 		switch x := r.Intn(100); {
 		case x < 55:
@@ -191,9 +199,15 @@ func (g *Generated) mixed(r *rand.Rand, count int) {
 	}
 	b.WriteString("COMMIT\n")
 	g.Rules = b.String()
-	// Traffic: headers drawn from random rules, so packets match somewhere
-	// in the list as real traffic would, plus some that match nothing.
+	// Traffic: three packets in four have headers drawn from random
+	// rules, so they match somewhere in the list as real traffic would;
+	// the fourth matches no rule at all (addresses outside 10/8, checked
+	// against every rule), the worst case for a classifier that scans.
 	for i := 0; i < count; i++ {
+		if i%4 == 3 {
+			g.Packets = append(g.Packets, unmatched(r, rules))
+			continue
+		}
 		mr := rules[r.Intn(len(rules))]
 		s := packet.Spec{Src: inPrefix(r, mr.src), Dst: inPrefix(r, mr.dst), Proto: mr.proto}
 		if s.Proto == 0 {
@@ -209,6 +223,40 @@ func (g *Generated) mixed(r *rand.Rand, count int) {
 		}
 		g.Packets = append(g.Packets, s)
 	}
+}
+
+// matches reports whether a packet matches a rule.
+func (mr mixedRule) matches(s packet.Spec) bool {
+	if !mr.src.Contains(s.Src) || !mr.dst.Contains(s.Dst) || mr.proto != 0 && mr.proto != s.Proto {
+		return false
+	}
+	if s.Proto != packet.ProtoTCP && s.Proto != packet.ProtoUDP {
+		return true // port ranges only restrict TCP and UDP rules
+	}
+	return mr.sport[0] <= s.SrcPort && s.SrcPort <= mr.sport[1] && mr.dport[0] <= s.DstPort && s.DstPort <= mr.dport[1]
+}
+
+// unmatched draws TCP and UDP packets from outside 10/8 until one matches
+// no rule (rules with wildcard addresses may still match the first).
+func unmatched(r *rand.Rand, rules []mixedRule) packet.Spec {
+	var s packet.Spec
+	for try := 0; try < 1000; try++ {
+		s = packet.Spec{Src: addr(172, r.Intn(1<<20)), Dst: addr(192, r.Intn(1<<16)), Proto: packet.ProtoTCP, SrcPort: uint16(1024 + r.Intn(60000)), DstPort: uint16(r.Intn(65536)), TCPFlags: packet.SYN}
+		if r.Intn(3) == 0 {
+			s.Proto, s.TCPFlags = packet.ProtoUDP, 0
+		}
+		hit := false
+		for _, mr := range rules {
+			if mr.matches(s) {
+				hit = true
+				break
+			}
+		}
+		if !hit {
+			return s
+		}
+	}
+	return s
 }
 
 func inPrefix(r *rand.Rand, p netip.Prefix) netip.Addr {

@@ -257,6 +257,93 @@ func (g *Gen) target(chains []string, ci int) string {
 	return " -j DROP"
 }
 
+// mixedTarget returns a target for a rule of a mixed run: verdicts
+// mostly, some rules without a target, few jumps (a run of jumps that
+// return would exceed the tail-call limit: every one can match).
+func (g *Gen) mixedTarget(chains []string, ci int) string {
+	switch r := g.R.Intn(100); {
+	case r < 3 && ci+1 < len(chains):
+		return " -j " + chains[ci+1+g.R.Intn(len(chains)-ci-1)]
+	case r < 4 && ci+1 < len(chains):
+		return " -g " + chains[ci+1+g.R.Intn(len(chains)-ci-1)]
+	case r < 8 && ci >= 0:
+		return " -j RETURN"
+	case r < 20:
+		return ""
+	case r < 60:
+		return " -j ACCEPT"
+	}
+	return " -j DROP"
+}
+
+// mixedSpec returns matches of the kinds a bit-vector segment classifies:
+// prefixes, protocols, ports, ranges and port lists, ICMP types, a few
+// small numeric fields, each possibly inverted - and no others, so that
+// runs of them become bit-vector segments.
+func (g *Gen) mixedSpec() string {
+	var b strings.Builder
+	add := func(s string) { b.WriteString(" " + s) }
+	if g.chance(0.6) {
+		add(g.inv() + "-s " + g.prefix().String())
+	}
+	if g.chance(0.6) {
+		add(g.inv() + "-d " + g.prefix().String())
+	}
+	icmp := "icmp"
+	if g.Family == translator.IPv6 {
+		icmp = "ipv6-icmp"
+	}
+	ports := func() {
+		if g.chance(0.7) {
+			add(g.inv() + "--dport " + g.portRange())
+		}
+		if g.chance(0.3) {
+			add(g.inv() + "--sport " + g.portRange())
+		}
+		if g.chance(0.1) {
+			add("-m multiport " + g.inv() + g.pick([]string{"--dports", "--sports"}) + " " + g.multiportList())
+		}
+	}
+	switch g.R.Intn(6) {
+	case 0, 1:
+		add("-p tcp")
+		ports()
+		if g.chance(0.1) {
+			add(g.inv() + "--syn")
+		}
+	case 2:
+		add("-p udp")
+		ports()
+	case 3:
+		add("-p " + icmp)
+		if g.chance(0.5) {
+			opt := "--icmp-type"
+			if g.Family == translator.IPv6 {
+				opt = "--icmpv6-type"
+			}
+			add(g.inv() + opt + " " + g.pick([]string{"0", "3", "3/1", "8", "11", "128", "129", "135"}))
+		}
+	case 4:
+		if g.chance(0.6) {
+			add(g.inv() + "-p " + g.pick([]string{"tcp", "udp", icmp, "gre"}))
+		}
+	}
+	if g.chance(0.04) {
+		lo := g.R.Intn(200)
+		add(fmt.Sprintf("-m length %s--length %d:%d", g.inv(), lo, lo+g.R.Intn(300)))
+	}
+	if g.chance(0.04) {
+		add(fmt.Sprintf("-m tos %s--tos 0x%02x/0x%02x", g.inv(), g.R.Intn(256)&0xfc, 0xfc))
+	}
+	if g.Family == translator.IPv4 && g.chance(0.03) {
+		add(g.inv() + "-f")
+	}
+	if g.chance(0.05) {
+		add(`-m comment --comment "mixed rule"`)
+	}
+	return b.String()
+}
+
 // run returns a run of same-shape rules: a blocklist, an allowlist or a
 // prefix list, which the plan turns into one hash or LPM segment.
 func (g *Gen) run(n int) []string {
@@ -314,6 +401,16 @@ func (g *Gen) Ruleset(n int) string {
 		} else {
 			jumpFrom = ci - len(builtin)
 			name = chains[jumpFrom]
+		}
+		if g.chance(0.06) && n-written >= 16 {
+			// a run of mixed shapes: a bit-vector segment
+			k := 16 + g.R.Intn(min(300, n-written-15))
+			for j := 0; j < k; j++ {
+				t := g.mixedTarget(chains, jumpFrom)
+				fmt.Fprintf(&b, "-A %s%s%s\n", name, g.mixedSpec(), t)
+			}
+			written += k
+			continue
 		}
 		if g.chance(0.1) && n-written >= 8 {
 			k := 4 + g.R.Intn(min(40, n-written-3))

@@ -15,6 +15,14 @@ type Options struct {
 	MinRun int
 	// LinearOnly builds only linear segments (for tests and comparisons).
 	LinearOnly bool
+	// NoBitVector builds no bit-vector segments (for comparisons).
+	NoBitVector bool
+	// BVMinRun is the shortest run of rules worth a bit-vector segment;
+	// zero means DefaultBVMinRun.
+	BVMinRun int
+	// BVChunk is how many rules of a bit-vector segment share bitmaps;
+	// zero means DefaultBVChunk. It is rounded up to a multiple of 64.
+	BVChunk int
 }
 
 // DefaultMinRun is the default MinRun.
@@ -38,6 +46,13 @@ func Build(rs *translator.Ruleset, table string, opts Options) (*Plan, error) {
 	if opts.MinRun == 0 {
 		opts.MinRun = DefaultMinRun
 	}
+	if opts.BVMinRun == 0 {
+		opts.BVMinRun = DefaultBVMinRun
+	}
+	if opts.BVChunk == 0 {
+		opts.BVChunk = DefaultBVChunk
+	}
+	opts.BVChunk = (opts.BVChunk + 63) &^ 63
 	t := rs.Table(table)
 	if t == nil {
 		var err error
@@ -74,7 +89,7 @@ func Build(rs *translator.Ruleset, table string, opts Options) (*Plan, error) {
 			c.PolicyID = next
 			next++
 		}
-		c.Segments = segment(c.Rules, opts)
+		c.Segments = segment(c.Rules, opts, p.Family)
 	}
 	if len(p.Ifaces) > 64 {
 		return nil, fmt.Errorf("the rules name %d interface patterns; the datapath handles 64", len(p.Ifaces))
@@ -193,7 +208,7 @@ func shape(tests []Test, blank func(Test) bool) string {
 	return string(b)
 }
 
-func segment(rules []*Rule, opts Options) []*Segment {
+func segment(rules []*Rule, opts Options, fam translator.Family) []*Segment {
 	var segs []*Segment
 	var linear []*Rule
 	flush := func() {
@@ -202,7 +217,33 @@ func segment(rules []*Rule, opts Options) []*Segment {
 			linear = nil
 		}
 	}
+	var bvs *bvRuns
+	if !opts.LinearOnly && !opts.NoBitVector {
+		bvs = newBVRuns(rules, fam, opts.MinRun)
+	}
 	for i := 0; i < len(rules); {
+		if bvs != nil {
+			if n := bvs.length(i); n >= opts.BVMinRun {
+				// Prefer the bit-vector unless a hash or LPM run covers
+				// most of it, or is long enough to stand alone.
+				best, jumps := 0, false
+				for _, s := range []*Segment{hashRun(rules[i:]), lpmRun(rules[i:])} {
+					if s != nil && len(s.Rules) > best {
+						best = len(s.Rules)
+						jumps = false
+						for _, r := range s.Rules {
+							jumps = jumps || r.Kind == ActJump || r.Kind == ActGoto
+						}
+					}
+				}
+				if best < opts.MinRun || best < BVYield && best < n/2 && !jumps {
+					flush()
+					segs = append(segs, &Segment{Kind: BitVector, Rules: rules[i : i+n], BV: buildBitVector(rules[i:i+n], bvs.low[i:i+n], fam, opts.BVChunk)})
+					i += n
+					continue
+				}
+			}
+		}
 		var best *Segment
 		if !opts.LinearOnly {
 			h := hashRun(rules[i:])
@@ -483,7 +524,9 @@ func (p *Plan) place() {
 			c.Program = true
 		}
 		for _, s := range c.Segments {
-			if s.Kind == Linear {
+			// a bit-vector calls its jumps' targets as linear code does,
+			// choosing among them by the target the matched rule names
+			if s.Kind == Linear || s.Kind == BitVector {
 				continue
 			}
 			for _, r := range s.Rules {
@@ -542,8 +585,8 @@ func (p *Plan) checkTailCalls() error {
 				if callee.Program {
 					n++
 				}
-				if s.Kind == Linear {
-					worst += n // every rule of a linear run can match
+				if s.Kind == Linear || s.Kind == BitVector {
+					worst += n // every rule of the run can match
 				} else if n > worst {
 					worst = n // one lookup selects one rule
 				}

@@ -47,6 +47,13 @@ func (p *Plan) runChain(c *Chain, v Values, j *Judgement, depth int) (ActionKind
 		return 0, fmt.Errorf("chain %s: jumps nest deeper than there are chains", c.Name)
 	}
 	for _, s := range c.Segments {
+		if s.Kind == BitVector {
+			res, done, err := p.runBitVector(s, v, j, depth)
+			if err != nil || done {
+				return res, err
+			}
+			continue
+		}
 		rules, drop := s.candidates(v)
 		if drop {
 			j.HotDrop = true
@@ -84,6 +91,39 @@ func (p *Plan) runChain(c *Chain, v Values, j *Judgement, depth int) (ActionKind
 		}
 	}
 	return ActContinue, nil
+}
+
+// runBitVector runs a bit-vector segment as its programs do: the first set
+// bit of the match or hot-drop vector from the start position, then, after
+// a rule that goes on, the next one after it. The rules' tests are not
+// run again: the bitmaps alone decide, so that the evaluator holds them to
+// account. done is false when the chain goes on after the segment.
+func (p *Plan) runBitVector(s *Segment, v Values, j *Judgement, depth int) (res ActionKind, done bool, err error) {
+	for start := 0; ; {
+		pos, hot := s.BV.Scan(v, start)
+		switch {
+		case pos < 0:
+			return ActContinue, false, nil
+		case hot:
+			j.HotDrop = true
+			return ActDrop, true, nil
+		}
+		r := s.Rules[pos]
+		j.Counters = append(j.Counters, r.ID)
+		switch r.Kind {
+		case ActAccept, ActDrop, ActReturn:
+			return r.Kind, true, nil
+		case ActJump, ActGoto:
+			res, err := p.runChain(p.Chains[r.Target], v, j, depth+1)
+			if err != nil || res == ActAccept || res == ActDrop {
+				return res, true, err
+			}
+			if r.Kind == ActGoto {
+				return ActReturn, true, nil
+			}
+		}
+		start = pos + 1
+	}
 }
 
 // candidates returns the rules of a segment to test against the packet, in

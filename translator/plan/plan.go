@@ -175,9 +175,13 @@ const (
 	// LPM looks up the longest prefix of one address field; each entry
 	// carries the first rule among the prefixes that contain it.
 	LPM
+	// BitVector looks up a class per key (address prefixes, numeric
+	// fields), ANDs the classes' bitmaps of candidate rules, and takes
+	// the first set bit (see BitVector).
+	BitVector
 )
 
-var kindNames = []string{"linear", "hash", "lpm"}
+var kindNames = []string{"linear", "hash", "lpm", "bitvector"}
 
 // String returns the kind's name.
 func (k SegmentKind) String() string { return kindNames[k] }
@@ -200,6 +204,8 @@ type Segment struct {
 	// fields tested before them: such a packet is dropped if its PreKey
 	// values are those of some rule (an empty PreKey: always).
 	PreKey []Field
+	// BV is the classifier of a BitVector segment.
+	BV *BVSearch
 }
 
 // Entry is one key of a Hash or LPM segment and the rule it selects.
@@ -225,7 +231,7 @@ type Chain struct {
 	// Program is set for a user chain that runs as its own program,
 	// entered by a tail call; other chains are functions called directly
 	// from their callers' programs. A chain gets its own program when a
-	// hash or LPM lookup selects the jump to it (the target is only known
+	// hash, LPM or bit-vector lookup selects the jump to it (the target is only known
 	// at run time), when it is large, or when calls nest too deep.
 	Program bool
 }

@@ -1,6 +1,7 @@
 package plan_test
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -44,7 +45,11 @@ func TestGolden(t *testing.T) {
 			if strings.HasSuffix(f, ".v6") {
 				fam = translator.IPv6
 			}
-			p, err := plan.Build(restore(t, fam, string(data)), "filter", plan.Options{})
+			opts := plan.Options{}
+			if strings.HasPrefix(filepath.Base(f), "mixed") {
+				opts.BVMinRun = 8 // small enough to review
+			}
+			p, err := plan.Build(restore(t, fam, string(data)), "filter", opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -78,7 +83,8 @@ func TestJudgeAgreesWithEvaluator(t *testing.T) {
 	}
 	cases := 0
 	kinds := map[plan.SegmentKind]int{}
-	hot, viaLookup := 0, 0
+	hot, viaLookup, viaBV, hotBV, resumed := 0, 0, 0, 0, 0
+	built, tooDeep := 0, 0
 	for seed := int64(0); seed < int64(rulesets); seed++ {
 		fam := translator.IPv4
 		if seed%3 == 2 {
@@ -88,18 +94,26 @@ func TestJudgeAgreesWithEvaluator(t *testing.T) {
 		size := []int{1, 5, 20, 60, 200}[seed%5]
 		text := g.Ruleset(size)
 		rs := restore(t, fam, text)
-		for _, opts := range []plan.Options{{}, {LinearOnly: true}, {MinRun: 2}} {
+		for _, opts := range []plan.Options{{}, {LinearOnly: true}, {MinRun: 2}, {BVMinRun: 6, BVChunk: 64}} {
 			p, err := plan.Build(rs, "filter", opts)
+			if errors.Is(err, plan.ErrTooDeep) {
+				// jumps that could exceed the tail-call limit: refused
+				tooDeep++
+				continue
+			}
 			if err != nil {
 				t.Fatalf("seed %d: %v\n%s", seed, err, text)
 			}
+			built++
 			inLookup := map[int]bool{}
+			inBV := map[int]bool{}
 			for _, c := range p.Chains {
 				for _, s := range c.Segments {
 					kinds[s.Kind]++
 					if s.Kind != plan.Linear {
 						for _, r := range s.Rules {
 							inLookup[r.ID] = true
+							inBV[r.ID] = s.Kind == plan.BitVector
 						}
 					}
 				}
@@ -122,17 +136,58 @@ func TestJudgeAgreesWithEvaluator(t *testing.T) {
 						break
 					}
 				}
+				bvMatches := 0
+				for _, id := range got.Counters {
+					if inBV[id] {
+						bvMatches++
+					}
+				}
+				if bvMatches > 0 {
+					viaBV++
+				}
+				if bvMatches > 1 {
+					resumed++
+				}
+				if got.HotDrop && hotInBV(p, hook, plan.Extract(pk, fam, p.Ifaces)) {
+					hotBV++
+				}
 				if msg := compare(p, want, got); msg != "" {
 					t.Fatalf("seed %d packet %d (%s %s -> %s proto %d) opts %+v: %s\nruleset:\n%s", seed, i, hook, pk.Src, pk.Dst, pk.Proto, opts, msg, text)
 				}
 			}
 		}
 	}
-	t.Logf("%d packet cases agree; segments: %d linear, %d hash, %d lpm; %d hot drops, %d packets matched a rule found by lookup",
-		cases, kinds[plan.Linear], kinds[plan.Hash], kinds[plan.LPM], hot, viaLookup)
-	if kinds[plan.Hash] == 0 || kinds[plan.LPM] == 0 || hot == 0 || viaLookup == 0 {
-		t.Error("the random rulesets and packets no longer exercise lookups and hot drops")
+	t.Logf("%d packet cases agree; segments: %d linear, %d hash, %d lpm, %d bitvector; %d hot drops (%d by a bit-vector), %d packets matched a rule found by lookup, %d by bit-vector (%d resumed after a rule that goes on)",
+		cases, kinds[plan.Linear], kinds[plan.Hash], kinds[plan.LPM], kinds[plan.BitVector], hot, hotBV, viaLookup, viaBV, resumed)
+	if tooDeep > built/10 {
+		t.Errorf("%d plans refused as nesting too deep, %d built", tooDeep, built)
 	}
+	if kinds[plan.Hash] == 0 || kinds[plan.LPM] == 0 || kinds[plan.BitVector] == 0 || hot == 0 || viaLookup == 0 || viaBV == 0 || hotBV == 0 || resumed == 0 {
+		t.Error("the random rulesets and packets no longer exercise lookups, bit-vectors and hot drops")
+	}
+}
+
+// hotInBV reports whether a bit-vector segment of the hook's chains (or
+// of the chains they reach) drops the packet for a hot drop.
+func hotInBV(p *plan.Plan, hook translator.Hook, v plan.Values) bool {
+	for _, c := range p.Chains {
+		for _, s := range c.Segments {
+			if s.Kind != plan.BitVector {
+				continue
+			}
+			for start := 0; ; {
+				pos, hot := s.BV.Scan(v, start)
+				if pos < 0 {
+					break
+				}
+				if hot {
+					return true
+				}
+				start = pos + 1
+			}
+		}
+	}
+	return false
 }
 
 func compare(p *plan.Plan, want eval.Result, got plan.Judgement) string {

@@ -138,6 +138,13 @@ func (p *Plan) Print(w io.Writer) {
 				fmt.Fprintf(w, "  segment %d: hash on %s, %d rules, %d entries\n", i+1, strings.Join(keys, ","), len(s.Rules), len(s.Entries))
 			case LPM:
 				fmt.Fprintf(w, "  segment %d: lpm on %s, %d rules, %d entries\n", i+1, s.Key[0], len(s.Rules), len(s.Entries))
+			case BitVector:
+				fmt.Fprintf(w, "  segment %d: bitvector, %d rules, %d chunks, %d bytes of bitmaps\n", i+1, len(s.Rules), len(s.BV.Chunks), s.BV.Bytes())
+				for _, r := range s.Rules {
+					fmt.Fprintf(w, "    rule %d (counter %d):%s => %s\n", r.Index, r.ID, r.Source.Spec(p.Family), r.describe(p))
+				}
+				s.BV.print(w, s.Rules)
+				continue
 			}
 			for _, t := range s.Common {
 				fmt.Fprintf(w, "    common %s\n", t)
