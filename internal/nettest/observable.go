@@ -124,6 +124,8 @@ var unobservable = []rule{
 		func(h header) bool { return !h.ipv6 && h.proto == packet.ProtoICMP && !h.fragment && len(h.l4) < 8 }},
 	{in, "ICMPv6 shorter than 4 bytes: raw sockets' ICMPv6 filter drops it (icmpv6_filter)",
 		func(h header) bool { return h.ipv6 && h.proto == packet.ProtoICMPv6 && len(h.l4) < 4 }},
+	{in, "IPv6 Mobility Header: raw sockets check its format (mip6_mh_filter) and drop malformed ones",
+		func(h header) bool { return h.ipv6 && h.proto == 135 }},
 	{in, "ICMPv6 with a wrong checksum: raw ICMPv6 sockets check it and drop the packet",
 		func(h header) bool {
 			return h.ipv6 && h.proto == packet.ProtoICMPv6 && len(h.l4) >= 4 &&
