@@ -75,6 +75,11 @@ func parseStored(f translator.Family, text string) (*translator.Ruleset, error) 
 	return rs, nil
 }
 
+// mangle, set only by tests, changes a generation before it is loaded:
+// how they make the kernel refuse one (a program the verifier rejects, a
+// map it cannot create) to see that nothing in force changes.
+var mangle func(*bpf.GenerationSpec)
+
 // ApplyOptions tune Apply.
 type ApplyOptions struct {
 	// Counters sets every rule's and built-in chain's counters to those in
@@ -124,6 +129,9 @@ func (n *NS) Apply(rs *translator.Ruleset, opts ApplyOptions) (*Applied, error) 
 	spec, err := bpf.Generate(p, ks...)
 	if err != nil {
 		return nil, err
+	}
+	if mangle != nil {
+		mangle(spec)
 	}
 	t2 := time.Now()
 	res.Generate = t2.Sub(t1)

@@ -538,8 +538,18 @@ func (p *Plan) place() {
 	}
 	// Functions called from functions nest; past the depth limit the
 	// callee becomes a program, which starts its own frames.
+	// A chain reached again at the same depth marks nothing new (marks
+	// are only ever added): without the memo, chains that jump to the same
+	// chains by several rules are walked once per path, exponentially.
+	type visitKey struct{ chain, depth int }
+	seen := map[visitKey]bool{}
 	var visit func(c *Chain, depth int)
 	visit = func(c *Chain, depth int) {
+		k := visitKey{c.ID, depth}
+		if seen[k] {
+			return
+		}
+		seen[k] = true
 		for _, r := range c.Rules {
 			if r.Kind != ActJump && r.Kind != ActGoto {
 				continue
@@ -593,6 +603,7 @@ func (p *Plan) checkTailCalls() error {
 			}
 			total += worst
 		}
+		total = min(total, MaxTailCalls+1) // more is as bad, and would overflow
 		memo[c.ID] = total
 		return total
 	}
@@ -600,8 +611,8 @@ func (p *Plan) checkTailCalls() error {
 		if !c.Builtin {
 			continue
 		}
-		if n := cost(c); n > MaxTailCalls {
-			return fmt.Errorf("chain %s: a packet may enter %d user chains in a row (jumps that return, nested), more than the %d the kernel's tail-call limit allows the datapath: %w", c.Name, n, MaxTailCalls, ErrTooDeep)
+		if cost(c) > MaxTailCalls {
+			return fmt.Errorf("chain %s: a packet may enter more than %d user chains in a row (jumps that return, nested), more than the kernel's tail-call limit allows the datapath: %w", c.Name, MaxTailCalls, ErrTooDeep)
 		}
 	}
 	return nil

@@ -235,3 +235,25 @@ func TestEachSlot(t *testing.T) {
 		}
 	}
 }
+
+// TestDeepChainsRefusedQuickly: chains that each jump to the next by two
+// rules have exponentially many paths; placement and the tail-call check
+// must not walk them one by one.
+func TestDeepChainsRefusedQuickly(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("*filter\n:FORWARD DROP [0:0]\n")
+	const n = 300
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, ":C%d - [0:0]\n", i)
+	}
+	b.WriteString("-A FORWARD -j C0\n")
+	for i := 0; i+1 < n; i++ {
+		fmt.Fprintf(&b, "-A C%d -p udp -j C%d\n-A C%d -p tcp -j C%d\n", i, i+1, i, i+1)
+	}
+	b.WriteString("COMMIT\n")
+	rs := restore(t, translator.IPv4, b.String())
+	// (walked path by path, this would not end before the test's timeout)
+	if _, err := plan.Build(rs, "filter", plan.Options{}); !errors.Is(err, plan.ErrTooDeep) {
+		t.Fatalf("Build: %v, want ErrTooDeep", err)
+	}
+}
