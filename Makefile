@@ -9,11 +9,14 @@ build:
 	$(GO) build -o $(BIN) ./cmd/bpftables
 	ln -sf bpftables bin/iptables-restore
 	ln -sf bpftables bin/ip6tables-restore
+	ln -sf bpftables bin/iptables-save
+	ln -sf bpftables bin/ip6tables-save
 
-# The main job on the built-in default: check the example rulesets as
-# iptables-restore --test does, print one canonically, judge probe packets.
+# The main job on the built-in default: a client - firewall - server
+# topology in network namespaces, the demo ruleset loaded into the
+# firewall's eBPF datapath, traffic judged, counters from iptables-save -c.
 demo: build
-	./$(BIN) demo rulesets/examples
+	./$(BIN) demo
 
 # Installs what the tests need (idempotent) and runs every test; prints
 # the iptables conformance table at the end.

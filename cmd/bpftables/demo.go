@@ -2,177 +2,246 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
-	"sort"
+	"os/exec"
 	"strings"
-	"text/tabwriter"
+	"time"
+
+	"github.com/vishvananda/netlink"
 
 	"github.com/bpftables/bpftables/compat"
-	"github.com/bpftables/bpftables/translator"
-	"github.com/bpftables/bpftables/translator/eval"
-	"github.com/bpftables/bpftables/translator/iptables"
-	"github.com/bpftables/bpftables/translator/packet"
+	"github.com/bpftables/bpftables/internal/nettest"
+	"github.com/bpftables/bpftables/rulesets"
 )
 
-// demoMain checks every example ruleset as `iptables-restore --test` does,
-// summarises them, prints one in canonical form, and judges a few probe
-// packets with the Go evaluator, counting rule hits as iptables-save -c
-// would show them.
+// demoPrefix names the demo's network namespaces.
+const demoPrefix = "bpft-demo"
+
+// blocked is a second client address, on the demo ruleset's blocklist.
+var blocked = netip.MustParseAddr("192.0.2.66")
+
+// demoMain runs the main job on its built-in default: a client - firewall
+// - server topology in network namespaces, the demo ruleset loaded into
+// the firewall with `bpftables iptables-restore`, traffic from the client
+// judged by the datapath, and the counters as `iptables-save -c` shows
+// them. --keep leaves the namespaces for a look around.
 func demoMain(args []string, env compat.Env) int {
-	dir := "rulesets/examples"
-	if len(args) > 0 {
-		dir = args[0]
-	}
-	files, _ := filepath.Glob(filepath.Join(dir, "*.v[46]"))
-	if len(files) == 0 {
-		fmt.Fprintf(env.Stderr, "bpftables demo: no rulesets (*.v4, *.v6) in %s\n", dir)
-		return 1
-	}
-	sort.Strings(files)
-	fmt.Fprintf(env.Stdout, "Checking the example rulesets in %s, as `bpftables iptables-restore --test` does:\n\n", dir)
-	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ruleset\tfamily\ttables\tuser chains\trules\textensions\tresult")
-	failed := 0
-	var probe *translator.Ruleset
-	for _, f := range files {
-		fam, prog := translator.IPv4, "iptables-restore"
-		if strings.HasSuffix(f, ".v6") {
-			fam, prog = translator.IPv6, "ip6tables-restore"
-		}
-		data, err := os.ReadFile(f)
-		if err != nil {
-			fmt.Fprintf(env.Stderr, "%v\n", err)
+	keep := false
+	for _, a := range args {
+		switch a {
+		case "--keep":
+			keep = true
+		default:
+			fmt.Fprintln(env.Stderr, "Usage: bpftables demo [--keep]")
 			return 1
 		}
-		rs, err := iptables.Restore(translator.NewRuleset(fam), bytes.NewReader(data), iptables.RestoreOptions{Program: prog})
-		if err != nil {
-			msg, _ := iptables.FormatError(prog, err)
-			first, _, _ := strings.Cut(msg, "\n")
-			fmt.Fprintf(tw, "%s\t%s\t\t\t\t\tFAILED: %s\n", filepath.Base(f), fam, first)
-			failed++
-			continue
-		}
-		var tables []string
-		chains, rules := 0, 0
-		exts := map[string]bool{}
-		for _, t := range rs.Tables {
-			tables = append(tables, t.Name)
-			for _, c := range t.Chains {
-				if !c.Builtin {
-					chains++
-				}
-				rules += len(c.Rules)
-				for _, r := range c.Rules {
-					for _, m := range r.Matches {
-						exts[m.Name()] = true
-					}
-					switch r.Target.(type) {
-					case nil, *translator.Standard, *translator.Jump, *translator.Goto:
-					default:
-						exts[r.Target.Name()] = true
-					}
-				}
-			}
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\tok\n", filepath.Base(f), fam, strings.Join(tables, ","), chains, rules, strings.Join(sortedKeys(exts), " "))
-		if filepath.Base(f) == "server.v4" {
-			probe = rs
-		}
 	}
-	tw.Flush()
-	if failed > 0 {
-		fmt.Fprintf(env.Stdout, "\n%d ruleset(s) failed\n", failed)
+	if err := demo(keep, env); err != nil {
+		fmt.Fprintf(env.Stderr, "bpftables demo: %v\n", err)
 		return 1
 	}
-	if probe == nil {
-		return 0
-	}
-	fmt.Fprintf(env.Stdout, "\nserver.v4 in iptables-save's canonical form (`bpftables fmt %s`):\n\n", filepath.Join(dir, "server.v4"))
-	_ = iptables.Save(env.Stdout, probe, iptables.SaveOptions{})
-	demoProbes(probe, env)
 	return 0
 }
 
-func sortedKeys(m map[string]bool) []string {
-	var s []string
-	for k := range m {
-		s = append(s, k)
+func demo(keep bool, env compat.Env) error {
+	w := env.Stdout
+	self, err := os.Executable()
+	if err != nil {
+		return err
 	}
-	sort.Strings(s)
-	return s
+	ruleset, err := rulesets.Examples.ReadFile("examples/demo.v4")
+	if err != nil {
+		return err
+	}
+	// A demo left by an earlier --keep goes first.
+	for _, role := range []string{"client", "fw", "server"} {
+		_ = exec.Command("ip", "netns", "del", demoPrefix+"-"+role).Run()
+	}
+	fmt.Fprintf(w, "Topology: client %s (eth0) -- eth0 %s  firewall  %s eth1 -- (eth0) %s server\n",
+		nettest.ClientLink.IPv4.Addr(), nettest.FirewallClientLink.IPv4.Addr(), nettest.FirewallServerLink.IPv4.Addr(), nettest.ServerLink.IPv4.Addr())
+	fmt.Fprintf(w, "in network namespaces %s-client, %s-fw, %s-server.\n\n", demoPrefix, demoPrefix, demoPrefix)
+	t, err := nettest.BuildTopology(demoPrefix)
+	if err != nil {
+		return err
+	}
+	fw := t.Firewall.Name
+	defer func() {
+		if keep {
+			fmt.Fprintf(w, "\nKept: try `ip netns exec %s %s iptables-save -c`; `%s demo` again or `ip netns del` removes it.\n", fw, self, self)
+			return
+		}
+		_ = exec.Command("ip", "netns", "exec", fw, self, "reset").Run()
+		t.Close()
+		fmt.Fprintf(w, "\nRemoved the demo (bpftables reset, namespaces deleted); `%s demo --keep` keeps them.\n", self)
+	}()
+	if err := t.Client.Within(func() error {
+		nl, err := netlink.NewHandle()
+		if err != nil {
+			return err
+		}
+		defer nl.Close()
+		l, err := nl.LinkByName(nettest.ClientLink.Name)
+		if err != nil {
+			return err
+		}
+		return nl.AddrAdd(l, &netlink.Addr{IPNet: &net.IPNet{IP: blocked.AsSlice(), Mask: net.CIDRMask(24, 32)}})
+	}); err != nil {
+		return fmt.Errorf("adding the blocklisted client address: %w", err)
+	}
+	stop, err := demoServer(t.Server)
+	if err != nil {
+		return err
+	}
+	defer stop()
+
+	fmt.Fprintf(w, "The firewall's ruleset, loaded with\n")
+	if err := shell(w, fw, ruleset, self, "iptables-restore"); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%s\n", strings.TrimSpace(string(ruleset)))
+
+	fmt.Fprintf(w, "\nTraffic from the client to the server, judged by the firewall's datapath:\n")
+	server := nettest.ServerLink.IPv4.Addr()
+	client := nettest.ClientLink.IPv4.Addr()
+	for _, p := range []struct {
+		proto string
+		src   netip.Addr
+		port  int
+		why   string
+	}{
+		{"tcp", client, 22, "ssh from the client's /28"},
+		{"tcp", client, 80, "http"},
+		{"tcp", client, 443, "https"},
+		{"udp", client, 53, "dns"},
+		{"tcp", client, 8080, "not a service: FORWARD's policy"},
+		{"udp", client, 123, "not a service: FORWARD's policy"},
+		{"tcp", blocked, 80, "from a blocklisted address"},
+	} {
+		var got string
+		err := t.Client.Within(func() (err error) {
+			got, err = demoProbe(p.proto, p.src, server, p.port)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "  %-3s %-15s -> %s:%-5d %-12s (%s)\n", p.proto, p.src, server, p.port, got, p.why)
+	}
+
+	fmt.Fprintf(w, "\nThe counters, as iptables-save -c shows them:\n")
+	if err := shell(w, fw, nil, self, "iptables-save", "-c"); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nWhere it runs:\n")
+	return shell(w, fw, nil, self, "status")
 }
 
-// demoProbes judges packets arriving at server.v4 (INPUT) and prints the
-// verdict, the deciding rule and the counters the rules collected.
-func demoProbes(rs *translator.Ruleset, env compat.Env) {
-	server := netip.MustParseAddr("192.0.2.10")
-	type probe struct {
-		desc string
-		spec packet.Spec
-		ct   packet.CTState
+// shell runs bpftables in a namespace as a user would, echoing the
+// command, and copies its output.
+func shell(w interface{ Write([]byte) (int, error) }, ns string, stdin []byte, args ...string) error {
+	shown := append([]string{"bpftables"}, args[1:]...)
+	redirect := ""
+	if stdin != nil {
+		redirect = " < rulesets/examples/demo.v4"
 	}
-	probes := []probe{
-		{"ssh from the admin network", packet.Spec{Src: netip.MustParseAddr("198.51.100.7"), Proto: packet.ProtoTCP, SrcPort: 51000, DstPort: 22, TCPFlags: packet.SYN}, packet.CTNew},
-		{"ssh from elsewhere", packet.Spec{Src: netip.MustParseAddr("192.0.2.99"), Proto: packet.ProtoTCP, SrcPort: 51001, DstPort: 22, TCPFlags: packet.SYN}, packet.CTNew},
-		{"https", packet.Spec{Src: netip.MustParseAddr("192.0.2.99"), Proto: packet.ProtoTCP, SrcPort: 51002, DstPort: 443, TCPFlags: packet.SYN}, packet.CTNew},
-		{"reply of an established flow", packet.Spec{Src: netip.MustParseAddr("192.0.2.99"), Proto: packet.ProtoTCP, SrcPort: 443, DstPort: 51003, TCPFlags: packet.ACK}, packet.CTEstablished},
-		{"telnet", packet.Spec{Src: netip.MustParseAddr("192.0.2.99"), Proto: packet.ProtoTCP, SrcPort: 51004, DstPort: 23, TCPFlags: packet.SYN}, packet.CTNew},
-		{"ping", packet.Spec{Src: netip.MustParseAddr("192.0.2.99"), Proto: packet.ProtoICMP, ICMPType: 8}, packet.CTNew},
-		{"from the blocked network", packet.Spec{Src: netip.MustParseAddr("203.0.113.5"), Proto: packet.ProtoUDP, SrcPort: 5000, DstPort: 5353}, packet.CTNew},
-	}
-	fmt.Fprintf(env.Stdout, "\nProbe packets arriving at %s, judged by the Go evaluator (filter INPUT):\n\n", server)
-	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "packet\tconntrack\tverdict\tdecided by")
-	hits := map[*translator.Rule]translator.Counters{}
-	state := translator.NewState()
-	for _, pr := range probes {
-		pr.spec.Dst = server
-		p := pr.spec.Build()
-		p.InIface = "eth0"
-		p.CT.State = pr.ct
-		res := eval.Evaluate(rs, "filter", translator.Input, p, eval.Options{State: state})
-		for _, m := range res.Matched {
-			c := hits[m.Rule]
-			c.Packets++
-			c.Bytes += uint64(len(p.Data))
-			hits[m.Rule] = c
-		}
-		by := "policy of INPUT"
-		if res.Policy == nil && len(res.Matched) > 0 {
-			last := res.Matched[len(res.Matched)-1]
-			by = fmt.Sprintf("-A %s%s", last.Chain, last.Rule.Spec(rs.Family))
-		}
-		verdict := res.Verdict.String()
-		for _, e := range res.Effects {
-			if e.Target == "REJECT" {
-				verdict = "REJECT"
-			}
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", pr.desc, ctName(pr.ct), verdict, by)
-	}
-	tw.Flush()
-	fmt.Fprintf(env.Stdout, "\nRule counters after the probes (as `iptables-save -c` prints them):\n\n")
-	t := rs.Table("filter")
-	for _, c := range t.SortedChains() {
-		for _, r := range c.Rules {
-			n := hits[r]
-			if n.Packets == 0 {
-				continue
-			}
-			fmt.Fprintf(env.Stdout, "[%d:%d] -A %s%s\n", n.Packets, n.Bytes, c.Name, r.Spec(rs.Family))
+	fmt.Fprintf(w, "  # ip netns exec %s %s%s\n", ns, strings.Join(shown, " "), redirect)
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
+	cmd.Stdin = bytes.NewReader(stdin)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	for _, line := range strings.Split(strings.TrimRight(out.String(), "\n"), "\n") {
+		if line != "" {
+			fmt.Fprintf(w, "  %s\n", line)
 		}
 	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", strings.Join(shown, " "), err)
+	}
+	return nil
 }
 
-func ctName(s packet.CTState) string {
-	switch s {
-	case packet.CTNew:
-		return "NEW"
-	case packet.CTEstablished:
-		return "ESTABLISHED"
+// demoServer listens in the server's namespace: TCP on the ports the
+// probes try (accepting and closing), UDP echoing.
+func demoServer(ns *nettest.NS) (stop func(), err error) {
+	var closers []func() error
+	err = ns.Within(func() error {
+		for _, port := range []int{22, 80, 443, 8080} {
+			l, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
+			if err != nil {
+				return err
+			}
+			closers = append(closers, l.Close)
+			go func() {
+				for {
+					c, err := l.Accept()
+					if err != nil {
+						return
+					}
+					c.Close()
+				}
+			}()
+		}
+		for _, port := range []int{53, 123} {
+			c, err := net.ListenUDP("udp", &net.UDPAddr{Port: port})
+			if err != nil {
+				return err
+			}
+			closers = append(closers, c.Close)
+			go func() {
+				buf := make([]byte, 512)
+				for {
+					n, from, err := c.ReadFromUDP(buf)
+					if err != nil {
+						return
+					}
+					_, _ = c.WriteToUDP(buf[:n], from)
+				}
+			}()
+		}
+		return nil
+	})
+	return func() {
+		for _, c := range closers {
+			_ = c()
+		}
+	}, err
+}
+
+// demoProbe tries one connection or datagram and says what happened.
+func demoProbe(proto string, src, dst netip.Addr, port int) (string, error) {
+	const wait = 400 * time.Millisecond
+	if proto == "tcp" {
+		d := net.Dialer{Timeout: wait, LocalAddr: &net.TCPAddr{IP: src.AsSlice()}}
+		c, err := d.Dial("tcp", netip.AddrPortFrom(dst, uint16(port)).String())
+		var ne net.Error
+		switch {
+		case err == nil:
+			c.Close()
+			return "connected", nil
+		case errors.As(err, &ne) && ne.Timeout():
+			return "dropped", nil
+		case strings.Contains(err.Error(), "refused"):
+			return "refused", nil
+		}
+		return "", err
 	}
-	return "-"
+	c, err := net.DialUDP("udp", &net.UDPAddr{IP: src.AsSlice()}, net.UDPAddrFromAddrPort(netip.AddrPortFrom(dst, uint16(port))))
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("bpftables demo")); err != nil {
+		return "", err
+	}
+	_ = c.SetReadDeadline(time.Now().Add(wait))
+	buf := make([]byte, 64)
+	if _, err := c.Read(buf); err != nil {
+		return "dropped", nil
+	}
+	return "answered", nil
 }

@@ -44,6 +44,8 @@ func run(argv0 string, args []string, env compat.Env) int {
 		return compat.FmtMain(rest, env)
 	case "demo":
 		return demoMain(rest, env)
+	case "examples":
+		return examplesMain(rest, env)
 	case "status":
 		return compat.StatusMain(rest, env)
 	case "reset":
@@ -71,7 +73,8 @@ Commands:
   status                            what is loaded in this network namespace, and where
   reset [-w [SECS]]                 detach and remove everything bpftables loaded here
   fmt [-4|-6] [-c] [FILE]           print restore input in iptables-save's canonical form
-  demo [DIR]                        check and summarise the example rulesets
+  demo [--keep]                     a firewall in network namespaces judging traffic, with counters
+  examples [DIR]                    check and summarise the example rulesets
   version                           print the version
 
 Invoked through a symlink named iptables-restore, ip6tables-restore,

@@ -81,7 +81,18 @@ func NewNS(tb testing.TB) *NS {
 	RequireTool(tb, "ip") // for Run
 	var b [4]byte
 	_, _ = rand.Read(b[:])
-	ns := &NS{Name: "bpft-" + hex.EncodeToString(b[:])}
+	ns, err := CreateNS("bpft-" + hex.EncodeToString(b[:]))
+	if err != nil {
+		Skip(tb, "%v", err)
+	}
+	tb.Cleanup(ns.Delete)
+	return ns
+}
+
+// CreateNS creates a named network namespace, for programs (the demo);
+// Delete removes it.
+func CreateNS(name string) (*NS, error) {
+	ns := &NS{Name: name}
 	// netns.NewNamed moves the calling thread into the new namespace; a
 	// thread of its own, never unlocked, dies with its goroutine instead of
 	// going back to the scheduler in the wrong namespace.
@@ -93,13 +104,16 @@ func NewNS(tb testing.TB) *NS {
 		errc <- err
 	}()
 	if err := <-errc; err != nil {
-		Skip(tb, "cannot create a network namespace: %v", err)
+		return nil, fmt.Errorf("cannot create a network namespace: %w", err)
 	}
-	tb.Cleanup(func() {
-		_ = ns.Handle.Close()
-		_ = netns.DeleteNamed(ns.Name)
-	})
-	return ns
+	return ns, nil
+}
+
+// Delete closes the namespace's handle and removes its name; the kernel
+// destroys it once nothing else holds it.
+func (ns *NS) Delete() {
+	_ = ns.Handle.Close()
+	_ = netns.DeleteNamed(ns.Name)
 }
 
 // Within runs fn on a thread of its own inside the namespace and returns

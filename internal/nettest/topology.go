@@ -111,12 +111,7 @@ type Setup func(tb testing.TB, t *Topology)
 // firewall forwards everything. It needs root (see RequireRoot).
 func NewTopology(tb testing.TB, setups ...Setup) *Topology {
 	tb.Helper()
-	t := &Topology{
-		Client: NewNS(tb), Firewall: NewNS(tb), Server: NewNS(tb),
-		ClientLink: ClientLink, FirewallClientLink: FirewallClientLink,
-		FirewallServerLink: FirewallServerLink, ServerLink: ServerLink,
-	}
-	t.sockets = newSockets()
+	t := newTopology(NewNS(tb), NewNS(tb), NewNS(tb))
 	tb.Cleanup(t.sockets.close)
 	if err := t.build(); err != nil {
 		tb.Fatalf("build topology: %v", err)
@@ -125,6 +120,46 @@ func NewTopology(tb testing.TB, setups ...Setup) *Topology {
 		setup(tb, t)
 	}
 	return t
+}
+
+func newTopology(client, firewall, server *NS) *Topology {
+	return &Topology{
+		Client: client, Firewall: firewall, Server: server,
+		ClientLink: ClientLink, FirewallClientLink: FirewallClientLink,
+		FirewallServerLink: FirewallServerLink, ServerLink: ServerLink,
+		sockets: newSockets(),
+	}
+}
+
+// BuildTopology builds a topology outside a test (the demo), in
+// namespaces named prefix-client, prefix-fw and prefix-server; Close
+// removes it.
+func BuildTopology(prefix string) (*Topology, error) {
+	var nss []*NS
+	for _, role := range []string{"client", "fw", "server"} {
+		ns, err := CreateNS(prefix + "-" + role)
+		if err != nil {
+			for _, n := range nss {
+				n.Delete()
+			}
+			return nil, err
+		}
+		nss = append(nss, ns)
+	}
+	t := newTopology(nss[0], nss[1], nss[2])
+	if err := t.build(); err != nil {
+		t.Close()
+		return nil, fmt.Errorf("build topology: %w", err)
+	}
+	return t, nil
+}
+
+// Close removes a topology BuildTopology made.
+func (t *Topology) Close() {
+	t.sockets.close()
+	for _, ns := range []*NS{t.Client, t.Firewall, t.Server} {
+		ns.Delete()
+	}
 }
 
 // host is one namespace of a topology being built, with its links and
