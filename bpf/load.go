@@ -161,26 +161,28 @@ func (d *Datapath) Swap(g *Generation) error {
 // index, the bits of the plan's patterns its name matches; index 0 (no
 // interface) matches the patterns that match an empty name.
 func (g *Generation) SetIfaces(names map[uint32]string) error {
-	m := g.Coll.Maps[MapIfaces]
-	pats := g.Spec.Plan.Ifaces
-	put := func(idx uint32, name string) error {
-		var bits uint64
-		for i, p := range pats {
-			if translator.IfaceMatch(p, name) {
-				bits |= 1 << i
-			}
-		}
-		return m.Put(idx, bits)
-	}
-	if err := put(0, ""); err != nil {
+	m, pats := g.Coll.Maps[MapIfaces], g.Spec.Plan.Ifaces
+	if err := PutIface(m, pats, 0, ""); err != nil {
 		return err
 	}
 	for idx, name := range names {
-		if err := put(idx, name); err != nil {
+		if err := PutIface(m, pats, idx, name); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// PutIface sets one interface's entry in a generation's interface map:
+// the bits of the patterns (Plan.Ifaces) its name matches.
+func PutIface(m *ebpf.Map, patterns []string, idx uint32, name string) error {
+	var bits uint64
+	for i, p := range patterns {
+		if translator.IfaceMatch(p, name) {
+			bits |= 1 << i
+		}
+	}
+	return m.Put(idx, bits)
 }
 
 // Counter is a packet and byte count.

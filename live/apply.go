@@ -447,3 +447,47 @@ func (n *NS) attachAll() ([]attach.Result, error) {
 	}
 	return rs, nil
 }
+
+// AttachInterface puts the hook programs on one interface, one that
+// appeared after the last Apply, and enters it in the interface map of
+// each family's generation in force, so that rules naming interfaces see
+// it. A watcher calls it for each new interface.
+func (n *NS) AttachInterface(i attach.Interface) error {
+	if n.lock == nil {
+		return errors.New("live: AttachInterface needs a namespace opened for writing")
+	}
+	if r := n.att.AttachInterface(i.Index, n.hookPrograms(i), attach.Options{Clsact: n.opts.Clsact}); r.Err != nil {
+		return fmt.Errorf("attaching to %s: %w", i, r.Err)
+	}
+	for _, f := range []translator.Family{translator.IPv4, translator.IPv6} {
+		g, err := n.generation(f)
+		if err != nil {
+			return err
+		}
+		if g == nil {
+			continue
+		}
+		err = func() error {
+			defer g.close()
+			text, err := readText(g.src)
+			if err != nil {
+				return err
+			}
+			rs, err := parseStored(f, text)
+			if err != nil {
+				return err
+			}
+			// The plan numbers the interface patterns as the generation
+			// was built with them.
+			p, err := plan.Build(rs, "filter", plan.Options{})
+			if err != nil {
+				return err
+			}
+			return bpf.PutIface(g.ifaces, p.Ifaces, uint32(i.Index), i.Name)
+		}()
+		if err != nil {
+			return fmt.Errorf("entering %s in the %s generation: %w", i, f, err)
+		}
+	}
+	return nil
+}

@@ -53,9 +53,16 @@ func udpProbe(t *testing.T, l *net.UDPConn) bool {
 	if _, err := c.Write([]byte("probe")); err != nil {
 		t.Fatal(err)
 	}
+	return udpRead(t, l)
+}
+
+// udpRead reports whether a datagram arrives at the listener within
+// 200 ms.
+func udpRead(t *testing.T, l *net.UDPConn) bool {
+	t.Helper()
 	_ = l.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
 	buf := make([]byte, 64)
-	_, _, err = l.ReadFromUDP(buf)
+	_, _, err := l.ReadFromUDP(buf)
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		return false

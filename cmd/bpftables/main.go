@@ -50,6 +50,8 @@ func run(argv0 string, args []string, env compat.Env) int {
 		return compat.StatusMain(rest, env)
 	case "reset":
 		return compat.ResetMain(rest, env)
+	case "watch":
+		return compat.WatchMain(rest, env)
 	case "version", "-V", "--version":
 		fmt.Fprintf(env.Stdout, "bpftables (iptables v%s compatible)\n", iptables.Version)
 		return 0
@@ -72,6 +74,7 @@ Commands:
   ip6tables-save [-c] [-t TABLE]    the same for IPv6
   status                            what is loaded in this network namespace, and where
   reset [-w [SECS]]                 detach and remove everything bpftables loaded here
+  watch                             keep attaching to interfaces as they appear (runs until stopped)
   fmt [-4|-6] [-c] [FILE]           print restore input in iptables-save's canonical form
   demo [--keep]                     a firewall in network namespaces judging traffic, with counters
   examples [DIR]                    check and summarise the example rulesets
