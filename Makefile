@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/bpftables
 
-.PHONY: all build demo test deps fuzz clean
+.PHONY: all build demo test deps fuzz bench-cost clean
 all: build
 
 build:
@@ -28,6 +28,11 @@ test: deps
 
 deps:
 	./.ci/install-deps
+
+# Per-packet cost and load time of generated rulesets, written to
+# benchmarks/RESULTS.md (needs root; takes a few minutes).
+bench-cost:
+	$(GO) run ./benchmarks/cmd/cost -rounds 5 -md benchmarks/RESULTS.md
 
 # A longer fuzz run of the restore parser (FUZZTIME=10m by default).
 FUZZTIME ?= 10m
