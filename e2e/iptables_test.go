@@ -41,7 +41,8 @@ func probePackets(g *rulegen.Gen, hook translator.Hook, n int) [][]byte {
 // iptables-legacy in one firewall and into bpftables in another, sends the
 // same real packets - odd TCP flags, ICMP types, fragments, truncated
 // headers, lengths - through both at FORWARD, INPUT and OUTPUT, and
-// requires the same verdict for every packet.
+// requires the same verdict for every packet. Every third ruleset runs the
+// ingress hooks at XDP (--xdp).
 func TestSameVerdictsAsIptablesLegacy(t *testing.T) {
 	nettest.RequireRoot(t)
 	rulesets, perHook := 40, 120
@@ -61,8 +62,13 @@ func TestSameVerdictsAsIptablesLegacy(t *testing.T) {
 		if fam == translator.IPv6 {
 			v4, v6 = "", text
 		}
+		// Every third ruleset runs its ingress hooks at XDP.
+		var flags []string
+		if seed%3 == 2 {
+			flags = []string{"--xdp"}
+		}
 		legacy := nettest.NewTopology(t, nettest.IptablesLegacy(v4, v6))
-		ours := nettest.NewTopology(t, Bpftables(v4, v6))
+		ours := nettest.NewTopology(t, Bpftables(v4, v6, flags...))
 		for _, hook := range nettest.Hooks {
 			pkts := probePackets(g, hook, perHook)
 			want := legacy.Probe(t, hook, pkts)
@@ -71,7 +77,7 @@ func TestSameVerdictsAsIptablesLegacy(t *testing.T) {
 			total += len(pkts)
 		}
 		if t.Failed() {
-			t.Fatalf("seed %d (%s) disagrees with iptables-legacy; ruleset:\n%s", 1000+seed, fam, text)
+			t.Fatalf("seed %d (%s %v) disagrees with iptables-legacy; ruleset:\n%s", 1000+seed, fam, flags, text)
 		}
 	}
 	t.Logf("%d packets on %d rulesets judged alike by iptables-legacy and bpftables", total, rulesets)

@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -61,6 +63,15 @@ func Bpftables(ipv4, ipv6 string, flags ...string) nettest.Setup {
 			args := append([]string{r.cmd, "-w", "10"}, flags...)
 			if res := run(tb, t.Firewall, r.text, args...); res.Status != 0 {
 				tb.Fatalf("bpftables %s refused the ruleset (status %d): %s\n%s", r.cmd, res.Status, strings.TrimSpace(res.Stderr), r.text)
+			}
+		}
+		if slices.Contains(flags, "--xdp") {
+			// The firewall's veths must judge ingress at XDP, not tc.
+			st := run(tb, t.Firewall, "", "status")
+			for _, l := range []nettest.Link{t.FirewallClientLink, t.FirewallServerLink} {
+				if !regexp.MustCompile(`(?m)^\s+` + l.Name + ` \(\d+\)\s+.*xdp`).MatchString(st.Stdout) {
+					tb.Fatalf("--xdp: %s does not run at XDP:\n%s", l.Name, st.Stdout)
+				}
 			}
 		}
 	}
