@@ -3,13 +3,10 @@ package live_test
 import (
 	"net"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/bpftables/bpftables/internal/nettest"
 	"github.com/bpftables/bpftables/live"
-	"github.com/bpftables/bpftables/translator"
-	"github.com/bpftables/bpftables/translator/iptables"
 )
 
 // TestNewInterface: an interface that appears after the restore is
@@ -28,19 +25,7 @@ func TestNewInterface(t *testing.T) {
 	var port int
 	var l *net.UDPConn
 	fw.Do(t, func() {
-		n, err := live.Open(live.Options{Layout: layout})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer n.Close()
-		rs, err := iptables.Restore(translator.NewRuleset(translator.IPv4), strings.NewReader(
-			"*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -i vx+ -p udp -j DROP\nCOMMIT\n"), iptables.RestoreOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := n.Apply(rs, live.ApplyOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		mustApply(t, live.Options{Layout: layout}, "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -i vx+ -p udp -j DROP\nCOMMIT\n")
 	})
 	// The new interface: vx0, its peer in the other namespace.
 	sh(fw, "ip", "link", "add", "vx0", "type", "veth", "peer", "name", "eth0", "netns", peer.Name)

@@ -1,7 +1,6 @@
 package live_test
 
 import (
-	"net"
 	"regexp"
 	"strconv"
 	"strings"
@@ -10,9 +9,7 @@ import (
 	"github.com/cilium/ebpf/asm"
 
 	"github.com/bpftables/bpftables/bpf"
-	"github.com/bpftables/bpftables/internal/nettest"
 	"github.com/bpftables/bpftables/live"
-	"github.com/bpftables/bpftables/translator"
 	"github.com/bpftables/bpftables/translator/iptables"
 )
 
@@ -22,35 +19,19 @@ import (
 // in force to keep judging traffic, with nothing of the refused generation
 // left behind.
 func TestKernelRefusalKeepsRulesetInForce(t *testing.T) {
-	ns := nettest.NewNS(t)
-	layout := testLayout(t)
-	if out, err := ns.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
+	ns, layout := loopbackNS(t)
 	ns.Do(t, func() {
-		l, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		port := strconv.Itoa(l.LocalAddr().(*net.UDPAddr).Port)
-		good := "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p udp -m udp --dport " + port + " -j DROP\nCOMMIT\n"
+		l, port := listenLoopback(t)
+		good := "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p udp -m udp --dport " + strconv.Itoa(port) + " -j DROP\nCOMMIT\n"
 		next := "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp -j ACCEPT\nCOMMIT\n"
-		apply := func(text string) (string, error) {
-			n, err := live.Open(live.Options{Layout: layout})
-			if err != nil {
-				t.Fatal(err)
+		// apply, then the names in the state directory
+		applyNames := func(text string) (string, error) {
+			_, err := apply(t, live.Options{Layout: layout}, text)
+			n, oerr := live.OpenReader(live.Options{Layout: layout})
+			if oerr != nil {
+				t.Fatal(oerr)
 			}
 			defer n.Close()
-			cur, err := n.Ruleset(translator.IPv4)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rs, err := iptables.Restore(cur, strings.NewReader(text), iptables.RestoreOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = n.Apply(rs, live.ApplyOptions{})
 			names, nerr := n.Dir().Names()
 			if nerr != nil {
 				t.Fatal(nerr)
@@ -58,15 +39,7 @@ func TestKernelRefusalKeepsRulesetInForce(t *testing.T) {
 			return strings.Join(names, " "), err
 		}
 		saved := func() string {
-			n, err := live.OpenReader(live.Options{Layout: layout})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer n.Close()
-			rs, err := n.Ruleset(translator.IPv4)
-			if err != nil {
-				t.Fatal(err)
-			}
+			rs := inForce(t, layout)
 			var b strings.Builder
 			if err := iptables.Save(&b, rs, iptables.SaveOptions{}); err != nil {
 				t.Fatal(err)
@@ -74,9 +47,7 @@ func TestKernelRefusalKeepsRulesetInForce(t *testing.T) {
 			// built-in chains print their counters, which the probes move
 			return regexp.MustCompile(`\[\d+:\d+\]`).ReplaceAllString(b.String(), "")
 		}
-		if _, err := apply(good); err != nil {
-			t.Fatal(err)
-		}
+		mustApply(t, live.Options{Layout: layout}, good)
 		before := saved()
 		if udpProbe(t, l) {
 			t.Fatal("the good ruleset let the datagram through")
@@ -99,7 +70,7 @@ func TestKernelRefusalKeepsRulesetInForce(t *testing.T) {
 			}, "argument list too long"},
 		} {
 			restore := live.SetMangle(c.mangle)
-			names, err := apply(next)
+			names, err := applyNames(next)
 			restore()
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("%s: Apply: %v, want an error saying %q", c.name, err, c.want)

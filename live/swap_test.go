@@ -16,7 +16,6 @@ import (
 	"github.com/bpftables/bpftables/internal/nettest"
 	"github.com/bpftables/bpftables/live"
 	"github.com/bpftables/bpftables/translator"
-	"github.com/bpftables/bpftables/translator/iptables"
 )
 
 // swapRuleset is one of the two versions the swap test alternates. Both
@@ -108,26 +107,11 @@ func TestSwapUnderTraffic(t *testing.T) {
 	})
 	defer conn.Close()
 	versions := [2]string{swapRuleset("A", port), swapRuleset("B", port)}
-	apply := func(n *live.NS, text string) {
-		cur, err := n.Ruleset(translator.IPv4)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rs, err := iptables.Restore(cur, strings.NewReader(text), iptables.RestoreOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := n.Apply(rs, live.ApplyOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	opts := live.Options{Layout: layout, Grace: 5 * time.Millisecond}
 	ns.Do(t, func() {
-		n, err := live.Open(live.Options{Layout: layout, Grace: 5 * time.Millisecond})
-		if err != nil {
+		if _, err := apply(t, opts, versions[0]); err != nil {
 			t.Fatal(err)
 		}
-		defer n.Close()
-		apply(n, versions[0])
 	})
 
 	// Receiver: records every sequence number.
@@ -185,12 +169,9 @@ func TestSwapUnderTraffic(t *testing.T) {
 	start := time.Now()
 	ns.Do(t, func() {
 		for i := 1; i <= swaps; i++ {
-			n, err := live.Open(live.Options{Layout: layout, Grace: 5 * time.Millisecond})
-			if err != nil {
+			if _, err := apply(t, opts, versions[i%2]); err != nil {
 				t.Fatal(err)
 			}
-			apply(n, versions[i%2])
-			n.Close()
 		}
 	})
 	elapsed := time.Since(start)
@@ -203,25 +184,10 @@ func TestSwapUnderTraffic(t *testing.T) {
 
 	total := sent.Load()
 	var rcvbufDrops uint64
-	var counts map[string]translator.Counters
+	var c map[string]translator.Counters
 	ns.Do(t, func() {
 		rcvbufDrops = udpRcvbufErrors(t) - rcvbuf0
-		n, err := live.OpenReader(live.Options{Layout: layout})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer n.Close()
-		rs, err := n.Ruleset(translator.IPv4)
-		if err != nil {
-			t.Fatal(err)
-		}
-		counts = map[string]translator.Counters{}
-		for _, c := range rs.Table("filter").Chains {
-			counts[":"+c.Name] = c.Counters
-			for _, r := range c.Rules {
-				counts["-A "+c.Name+r.Spec(translator.IPv4)] = r.Counters
-			}
-		}
+		c = counts(t, layout)
 	})
 	t.Logf("%d swaps in %v (%v each) under %d datagrams; %d received, %d dropped by the receiving socket's buffer",
 		swaps, elapsed, elapsed/time.Duration(swaps), total, nrecv.Load(), rcvbufDrops)
@@ -238,13 +204,13 @@ func TestSwapUnderTraffic(t *testing.T) {
 		t.Fatalf("%d of %d datagrams did not arrive, %d of them not explained by the receiving socket's buffer", missing, total, uint64(missing)-rcvbufDrops)
 	}
 	for _, k := range []string{":INPUT", ":OUTPUT"} {
-		if counts[k].Packets != 0 {
-			t.Errorf("the %s policy (DROP) judged %d packets", k, counts[k].Packets)
+		if c[k].Packets != 0 {
+			t.Errorf("the %s policy (DROP) judged %d packets", k, c[k].Packets)
 		}
 	}
 	sentKey := fmt.Sprintf("-A OUTPUT -p udp -m udp --dport %d -m comment --comment sent", port)
 	judgedKey := fmt.Sprintf("-A INPUT -p udp -m udp --dport %d -m comment --comment judged", port)
-	if counts[sentKey].Packets != total || counts[judgedKey].Packets != total {
-		t.Fatalf("carried counters: OUTPUT counted %d, INPUT %d, of %d datagrams sent", counts[sentKey].Packets, counts[judgedKey].Packets, total)
+	if c[sentKey].Packets != total || c[judgedKey].Packets != total {
+		t.Fatalf("carried counters: OUTPUT counted %d, INPUT %d, of %d datagrams sent", c[sentKey].Packets, c[judgedKey].Packets, total)
 	}
 }
