@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -170,6 +171,7 @@ type host struct {
 	nl     *netlink.Handle
 	routes []netip.Addr // default gateways
 	neighs []neighbour  // static entries
+	router bool         // forwards, so also answers its subnet-router anycast addresses
 }
 
 type neighbour struct {
@@ -184,7 +186,8 @@ func (t *Topology) build() error {
 			neighs: []neighbour{{&t.ClientLink, t.FirewallClientLink}}},
 		{ns: t.Firewall, links: []*Link{&t.FirewallClientLink, &t.FirewallServerLink},
 			routes: gateways(t.ServerLink),
-			neighs: []neighbour{{&t.FirewallClientLink, t.ClientLink}, {&t.FirewallServerLink, t.ServerLink}}},
+			neighs: []neighbour{{&t.FirewallClientLink, t.ClientLink}, {&t.FirewallServerLink, t.ServerLink}},
+			router: true},
 		{ns: t.Server, links: []*Link{&t.ServerLink},
 			routes: gateways(t.FirewallServerLink),
 			neighs: []neighbour{{&t.ServerLink, t.FirewallServerLink}}},
@@ -262,9 +265,24 @@ func (t *Topology) build() error {
 			return err
 		}
 	}
+	// Subscribe before adding addresses: an IPv6 address gets its local
+	// route only later, from a work item (see watchLocal).
+	var delivered []func() error
+	for _, h := range hosts {
+		w, err := watchLocal(h.ns, done)
+		if err != nil {
+			return err
+		}
+		delivered = append(delivered, func() error { return w(h.local()) })
+	}
 	for _, h := range hosts {
 		if err := h.configure(); err != nil {
 			return fmt.Errorf("%s: %w", h.ns.Name, err)
+		}
+	}
+	for _, w := range delivered {
+		if err := w(); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -277,8 +295,10 @@ func (h *host) configure() error {
 		for _, p := range []netip.Prefix{l.IPv4, l.IPv6} {
 			a := &netlink.Addr{IPNet: ipNet(p), LinkIndex: l.Index}
 			if p.Addr().Is6() {
-				// No duplicate address detection: the address is usable
-				// at once rather than tentative for a second.
+				// No duplicate address detection: the address is never
+				// tentative, so it serves as a source at once; packets
+				// to it are delivered once its local route is in (see
+				// watchLocal).
 				a.Flags = unix.IFA_F_NODAD
 			}
 			if err := h.nl.AddrAdd(nil, a); err != nil {
@@ -333,6 +353,79 @@ func watchUp(ns *NS, done chan struct{}) (func([]*Link) error, error) {
 				}
 			case <-timeout:
 				return fmt.Errorf("%s: links not up after 10s", ns.Name)
+			}
+		}
+	}, nil
+}
+
+// A localRoute is a route of the local table that delivers packets to a
+// host's own address: RTN_LOCAL for an address of its links, RTN_ANYCAST
+// for a router's subnet-router anycast address.
+type localRoute struct {
+	typ  int
+	addr netip.Addr
+}
+
+// local lists the local routes the host needs before a packet sent to one
+// of its addresses is delivered to it rather than forwarded.
+func (h *host) local() []localRoute {
+	var rs []localRoute
+	for _, l := range h.links {
+		rs = append(rs, localRoute{unix.RTN_LOCAL, l.IPv4.Addr()}, localRoute{unix.RTN_LOCAL, l.IPv6.Addr()})
+		if h.router {
+			rs = append(rs, localRoute{unix.RTN_ANYCAST, l.IPv6.Masked().Addr()})
+		}
+	}
+	return rs
+}
+
+// watchLocal subscribes to route notifications in ns and returns a
+// function that waits until every one of routes is in the local table.
+//
+// An IPv4 address has its local route when the netlink request that adds
+// it returns. An IPv6 address, even with IFA_F_NODAD, gets its local route
+// (and a router its anycast route) only when addrconf_dad_work runs, a
+// work item that takes the RTNL lock after the request has returned
+// (__ipv6_ifa_notify in net/ipv6/addrconf.c). Until then a packet to the
+// address matches the link's prefix route and is forwarded back out, to
+// wait for a neighbour that never answers. The work runs a millisecond or
+// two late on an idle machine, and up to ~110 ms late while the other
+// kernel tests (namespaces, links, TCX programs, iptables) run beside it.
+func watchLocal(ns *NS, done chan struct{}) (func([]localRoute) error, error) {
+	ch := make(chan netlink.RouteUpdate, 64)
+	h := ns.Handle
+	if err := netlink.RouteSubscribeWithOptions(ch, done, netlink.RouteSubscribeOptions{Namespace: &h}); err != nil {
+		return nil, fmt.Errorf("%s: subscribe to routes: %w", ns.Name, err)
+	}
+	return func(routes []localRoute) error {
+		have := map[localRoute]bool{}
+		timeout := time.After(10 * time.Second)
+		for {
+			var missing []string
+			for _, r := range routes {
+				if !have[r] {
+					missing = append(missing, r.addr.String())
+				}
+			}
+			if len(missing) == 0 {
+				return nil
+			}
+			select {
+			case u, ok := <-ch:
+				if !ok {
+					return fmt.Errorf("%s: route notifications ended", ns.Name)
+				}
+				if u.Table != unix.RT_TABLE_LOCAL || u.Dst == nil {
+					continue
+				}
+				a, ok := netip.AddrFromSlice(u.Dst.IP)
+				if ones, bits := u.Dst.Mask.Size(); !ok || ones != bits {
+					continue
+				}
+				// u.Type is the message's: new or deleted.
+				have[localRoute{u.Route.Type, a.Unmap()}] = u.Type == unix.RTM_NEWROUTE
+			case <-timeout:
+				return fmt.Errorf("%s: no local route for %s after 10s", ns.Name, strings.Join(missing, ", "))
 			}
 		}
 	}, nil

@@ -12,8 +12,11 @@ import (
 )
 
 // TestTopology reads the topology back from the kernel: each link where
-// the plan puts it, up, with its addresses usable (not tentative), the
-// default routes, static neighbours, and forwarding on in the firewall.
+// the plan puts it, up, with its addresses usable (not tentative) and
+// routed to the host itself (the firewall's subnet-router anycast
+// addresses too), the default routes, static neighbours, and forwarding on
+// in the firewall. It looks right after NewTopology returns, when a probe
+// may already be on its way.
 func TestTopology(t *testing.T) {
 	RequireRoot(t)
 	topo := NewTopology(t)
@@ -22,10 +25,11 @@ func TestTopology(t *testing.T) {
 		links  []Link
 		routes int // default routes, one per family
 		neighs int
+		router bool // has anycast routes
 	}{
-		{topo.Client, []Link{topo.ClientLink}, 2, 2},
-		{topo.Firewall, []Link{topo.FirewallClientLink, topo.FirewallServerLink}, 2, 4},
-		{topo.Server, []Link{topo.ServerLink}, 2, 2},
+		{topo.Client, []Link{topo.ClientLink}, 2, 2, false},
+		{topo.Firewall, []Link{topo.FirewallClientLink, topo.FirewallServerLink}, 2, 4, true},
+		{topo.Server, []Link{topo.ServerLink}, 2, 2, false},
 	}
 	for _, h := range hosts {
 		nl, err := netlink.NewHandleAt(h.ns.Handle)
@@ -55,6 +59,27 @@ func TestTopology(t *testing.T) {
 			}
 			if want := []string{l.IPv4.String(), l.IPv6.String()}; strings.Join(got, " ") != strings.Join(want, " ") {
 				t.Errorf("%s %s: addresses %v, want %v (and no link-local)", h.ns.Name, l.Name, got, want)
+			}
+		}
+		local, err := nl.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: unix.RT_TABLE_LOCAL}, netlink.RT_FILTER_TABLE)
+		if err != nil {
+			t.Fatal(err)
+		}
+		delivered := map[string]bool{}
+		for _, r := range local {
+			if r.Dst != nil {
+				delivered[fmt.Sprintf("%s %s", routeTypes[r.Type], r.Dst.IP)] = true
+			}
+		}
+		for _, l := range h.links {
+			want := []string{"local " + l.IPv4.Addr().String(), "local " + l.IPv6.Addr().String()}
+			if h.router {
+				want = append(want, "anycast "+l.IPv6.Masked().Addr().String())
+			}
+			for _, w := range want {
+				if !delivered[w] {
+					t.Errorf("%s %s: no route %s in the local table", h.ns.Name, l.Name, w)
+				}
 			}
 		}
 		routes, err := nl.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{}, 0)
@@ -100,6 +125,9 @@ func TestTopology(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// routeTypes names the local table's route types that deliver to the host.
+var routeTypes = map[int]string{unix.RTN_LOCAL: "local", unix.RTN_ANYCAST: "anycast"}
 
 func BenchmarkNewTopology(b *testing.B) {
 	RequireRoot(b)
