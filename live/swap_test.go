@@ -49,7 +49,9 @@ func swapRuleset(version string, port int) string {
 // udpRcvbufErrors reads the namespace's UDP receive-buffer drops: losses
 // of the receiving socket, not of the firewall.
 func udpRcvbufErrors(t *testing.T) uint64 {
-	f, err := os.Open("/proc/net/snmp")
+	// /proc/net is the namespace of the process's main thread; this
+	// thread is the one that entered the test's namespace
+	f, err := os.Open("/proc/thread-self/net/snmp")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +74,7 @@ func udpRcvbufErrors(t *testing.T) uint64 {
 			}
 		}
 	}
-	t.Fatal("no Udp RcvbufErrors in /proc/net/snmp")
+	t.Fatal("no Udp RcvbufErrors in /proc/thread-self/net/snmp")
 	return 0
 }
 
@@ -122,7 +124,8 @@ func TestSwapUnderTraffic(t *testing.T) {
 		defer close(recvDone)
 		buf := make([]byte, 64)
 		for {
-			_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+			// no deadline: a starved sender must not end the reading; the
+			// test closes the socket when it is done
 			n, _, err := conn.ReadFromUDP(buf)
 			if err != nil {
 				return
@@ -178,7 +181,14 @@ func TestSwapUnderTraffic(t *testing.T) {
 	time.Sleep(50 * time.Millisecond) // the last datagrams in flight
 	close(stop)
 	<-sendDone
-	time.Sleep(100 * time.Millisecond)
+	// let the receiver drain its socket: stop when all arrived or when
+	// nothing more arrived for half a second
+	for last, idle := nrecv.Load(), 0; uint64(last) < sent.Load() && idle < 50; idle++ {
+		time.Sleep(10 * time.Millisecond)
+		if n := nrecv.Load(); n != last {
+			last, idle = n, 0
+		}
+	}
 	conn.Close()
 	<-recvDone
 
@@ -195,13 +205,28 @@ func TestSwapUnderTraffic(t *testing.T) {
 		t.Fatalf("only %d datagrams sent during %d swaps", total, swaps)
 	}
 	missing := 0
+	var runs []string // ranges of missing sequence numbers, for the report
 	for s := uint64(0); s < total; s++ {
-		if _, ok := received.Load(s); !ok {
-			missing++
+		if _, ok := received.Load(s); ok {
+			continue
+		}
+		missing++
+		if len(runs) < 20 {
+			e := s
+			for e+1 < total {
+				if _, ok := received.Load(e + 1); ok {
+					break
+				}
+				e++
+			}
+			runs = append(runs, fmt.Sprintf("%d-%d", s, e))
+			missing += int(e - s)
+			s = e
 		}
 	}
 	if uint64(missing) > rcvbufDrops {
-		t.Fatalf("%d of %d datagrams did not arrive, %d of them not explained by the receiving socket's buffer", missing, total, uint64(missing)-rcvbufDrops)
+		t.Fatalf("%d of %d datagrams did not arrive, %d of them not explained by the receiving socket's buffer; missing: %v; counters: %v",
+			missing, total, uint64(missing)-rcvbufDrops, runs, c)
 	}
 	for _, k := range []string{":INPUT", ":OUTPUT"} {
 		if c[k].Packets != 0 {
