@@ -3,6 +3,7 @@ package bpf
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 
 	"github.com/cilium/ebpf/asm"
 
@@ -289,6 +290,11 @@ func (g *gen) cond(e *emitter, t plan.Test, onFalse string) error {
 		}
 		return g.eqBytes(e, t, onFalse)
 	case plan.OpRange:
+		if f.numeric && f.size <= 4 {
+			g.loadNum(e, asm.R0, t.Field)
+			inRange(e, uint32(uintOf(t.Lo)), uint32(uintOf(t.Hi)), uint32(uint64(1)<<(8*f.size)-1), onFalse)
+			return nil
+		}
 		if f.numeric {
 			lo, hi := uintOf(t.Lo), uintOf(t.Hi)
 			g.loadNum(e, asm.R0, t.Field)
@@ -405,11 +411,37 @@ func (g *gen) eqBytes(e *emitter, t plan.Test, onFalse string) error {
 	return nil
 }
 
+// inRange jumps to onFalse unless lo <= w0 <= hi, where max is the most
+// w0 holds; it may change r0. Both bounds take one compare, of w0 - lo
+// with hi - lo (unsigned, so below lo wraps to above): a branch less for
+// the packet and for the verifier, which follows each branch.
+func inRange(e *emitter, lo, hi, max uint32, onFalse string) {
+	switch {
+	case lo > hi:
+		e.emit(asm.Ja.Label(onFalse))
+	case lo > 0 && hi < max:
+		e.emit(asm.Sub.Imm32(asm.R0, int32(lo)), asm.JGT.Imm32(asm.R0, int32(hi-lo), onFalse))
+	case lo > 0:
+		e.emit(asm.JLT.Imm32(asm.R0, int32(lo), onFalse))
+	case hi < max:
+		e.emit(asm.JGT.Imm32(asm.R0, int32(hi), onFalse))
+	}
+}
+
 // rangeBytes tests lo <= address <= hi, comparing big-endian 32-bit
 // (IPv4) or 64-bit (IPv6) words in order.
 func (g *gen) rangeBytes(e *emitter, t plan.Test, onFalse string) error {
 	fd := fields[t.Field]
 	n := len(t.Lo)
+	if n == 4 {
+		// an IPv4 address is a number
+		e.emit(
+			asm.LoadMem(asm.R0, asm.R7, fd.off, asm.Word),
+			asm.HostTo(asm.BE, asm.R0, asm.Word),
+		)
+		inRange(e, binary.BigEndian.Uint32(t.Lo), binary.BigEndian.Uint32(t.Hi), math.MaxUint32, onFalse)
+		return nil
+	}
 	word, size := 4, asm.Word
 	if n == 16 {
 		word, size = 8, asm.DWord
