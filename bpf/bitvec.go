@@ -289,7 +289,7 @@ const (
 // bitvec emits a bit-vector segment in a chain function: call the scan
 // function from position 0; for each rule it returns, count it and do
 // its action; a rule that goes on calls the scan again after it.
-func (g *gen) bitvec(e *emitter, k Kind, s *plan.Segment, exit string) error {
+func (g *gen) bitvec(e *emitter, k Kind, s *plan.Segment, sc scope) error {
 	bs := g.bv.segs[s]
 	g.bv.pending = append(g.bv.pending, s)
 	loop, found, next, end := e.newLabel("bvloop"), e.newLabel("bvfound"), e.newLabel("bvnext"), e.newLabel("bvend")
@@ -336,7 +336,7 @@ func (g *gen) bitvec(e *emitter, k Kind, s *plan.Segment, exit string) error {
 			e.emit(asm.JEq.Imm(asm.R1, int32(kind), jumpl[kind]))
 		}
 	}
-	for kind, v := range map[plan.ActionKind]int32{plan.ActAccept: verdictAccept, plan.ActDrop: verdictDrop, plan.ActReturn: verdictContinue} {
+	for kind, v := range map[plan.ActionKind]int32{plan.ActAccept: verdictAccept, plan.ActDrop: verdictDrop, plan.ActReturn: sc.ret} {
 		if bs.present[kind] {
 			l := e.newLabel("bvact")
 			e.emit(asm.JNE.Imm(asm.R1, int32(kind), l))
@@ -356,7 +356,7 @@ func (g *gen) bitvec(e *emitter, k Kind, s *plan.Segment, exit string) error {
 		for _, t := range bs.targets {
 			skip := e.newLabel("bvtgt")
 			e.emit(asm.JNE.Imm(asm.R1, int32(t), skip))
-			g.action(e, plan.Action{Kind: kind, Target: t}, next, exit)
+			g.action(e, plan.Action{Kind: kind, Target: t}, sc)
 			e.emit(asm.Ja.Label(next))
 			e.mark(skip)
 		}

@@ -296,9 +296,12 @@ func (g *gen) entryKey(s *plan.Segment, want []plan.Field, e plan.Entry) []byte 
 // program builds the entry program (root nil) or the program of one chain.
 func (g *gen) program(k Kind, root *plan.Chain) (*ebpf.ProgramSpec, error) {
 	e := &emitter{}
-	var roots []*plan.Chain
+	// The chains the program holds as functions, and the programs their
+	// jumps enter: through a stub each, or the one the lookup names.
+	order := g.p.Held(root)
 	name := EntryProgram(k)
 	if root == nil {
+		var roots []*plan.Chain
 		for _, h := range []translator.Hook{translator.Input, translator.Forward, translator.Output, translator.PreRouting, translator.PostRouting} {
 			if id, ok := g.p.Entry[h]; ok {
 				roots = append(roots, g.p.Chains[id])
@@ -307,42 +310,23 @@ func (g *gen) program(k Kind, root *plan.Chain) (*ebpf.ProgramSpec, error) {
 		g.entryMain(e, k, roots)
 	} else {
 		name = chainProgram(root.ID, k)
-		roots = []*plan.Chain{root}
 		g.chainMain(e, k, root)
 	}
-	// The chains the program holds as functions: its roots and, through
-	// jumps, every chain that is not a program of its own.
-	in := map[int]bool{}
-	var order []*plan.Chain
 	stubs := map[int]bool{}
 	dyn := false
-	var visit func(c *plan.Chain)
-	visit = func(c *plan.Chain) {
-		if in[c.ID] {
-			return
-		}
-		in[c.ID] = true
-		order = append(order, c)
+	for _, c := range order {
 		for _, s := range c.Segments {
 			for _, r := range s.Rules {
 				if r.Kind != plan.ActJump && r.Kind != plan.ActGoto {
 					continue
 				}
 				if s.Kind == plan.Hash || s.Kind == plan.LPM {
-					dyn = true // the jump's target comes from the lookup
-					continue
-				}
-				callee := g.p.Chains[r.Target]
-				if callee.Program {
-					stubs[callee.ID] = true
-				} else {
-					visit(callee)
+					dyn = true
+				} else if g.p.Chains[r.Target].Program {
+					stubs[r.Target] = true
 				}
 			}
 		}
-	}
-	for _, r := range roots {
-		visit(r)
 	}
 	for _, c := range order {
 		if err := g.chainFunc(e, k, c); err != nil {

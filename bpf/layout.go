@@ -80,6 +80,10 @@ const (
 	verdictAccept   = 1
 	verdictDrop     = 2
 	verdictError    = 3 // a tail call failed: the packet is dropped
+	// verdictReturn is returned by a block of a chain (plan.Segment.Block)
+	// when the chain ends without a verdict: RETURN, or a goto whose
+	// target returned. The chain's function returns verdictContinue.
+	verdictReturn = 4
 )
 
 // Action codes of the program types.

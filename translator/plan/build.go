@@ -23,6 +23,12 @@ type Options struct {
 	// BVChunk is how many rules of a bit-vector segment share bitmaps;
 	// zero means DefaultBVChunk. It is rounded up to a multiple of 64.
 	BVChunk int
+	// BlockTests bounds what one function of the datapath checks in a
+	// row, in tests of linear rules (roughly their comparisons; a lookup
+	// or bit-vector segment weighs a few); zero means DefaultBlockTests.
+	// A longer chain is cut into blocks of at most this weight, each a
+	// function of its own (see Segment.Block).
+	BlockTests int
 }
 
 // DefaultMinRun is the default MinRun.
@@ -32,6 +38,16 @@ const DefaultMinRun = 4
 // kernel allows 33 tail calls, and the hook program's call into the
 // generation takes one.
 const MaxTailCalls = 32
+
+// DefaultBlockTests is the default BlockTests. The verifier keeps a
+// branch of each comparison pending until it reaches the end of the
+// function and gives up past 8192 (Linux 6.18: "The sequence of 8193
+// jumps is too complex", as EFAULT), and its time on a function grows
+// with the square of its length (it recomputes the liveness of the
+// whole function at each branch it finishes). A packet pays a call and
+// return per block it passes, about 8 ns on the machine measured against
+// some 1 ns a rule: 1024 keeps that near 2% for rules of two tests.
+const DefaultBlockTests = 1024
 
 // Placement limits: a user chain with more than MaxFunctionRules linearly
 // tested rules runs as its own program, and functions nest at most
@@ -51,6 +67,9 @@ func Build(rs *translator.Ruleset, table string, opts Options) (*Plan, error) {
 	}
 	if opts.BVChunk == 0 {
 		opts.BVChunk = DefaultBVChunk
+	}
+	if opts.BlockTests <= 0 {
+		opts.BlockTests = DefaultBlockTests
 	}
 	opts.BVChunk = (opts.BVChunk + 63) &^ 63
 	t := rs.Table(table)
@@ -89,12 +108,15 @@ func Build(rs *translator.Ruleset, table string, opts Options) (*Plan, error) {
 			c.PolicyID = next
 			next++
 		}
-		c.Segments = segment(c.Rules, opts, p.Family)
+		c.Segments = cutBlocks(segment(c.Rules, opts, p.Family), opts.BlockTests)
 	}
 	if len(p.Ifaces) > 64 {
 		return nil, fmt.Errorf("the rules name %d interface patterns; the datapath handles 64", len(p.Ifaces))
 	}
 	p.place()
+	if err := p.fitFunctions(opts.BlockTests); err != nil {
+		return nil, err
+	}
 	if err := p.checkTailCalls(); err != nil {
 		return nil, err
 	}
@@ -537,24 +559,36 @@ func (p *Plan) place() {
 		}
 	}
 	// Functions called from functions nest; past the depth limit the
-	// callee becomes a program, which starts its own frames.
+	// callee becomes a program, which starts its own frames. A block is a
+	// function between its chain's and the chains its rules call, and a
+	// chain with blocks needs the frame below its own for them.
 	var visit func(c *Chain, depth int)
 	visit = func(c *Chain, depth int) {
-		for _, r := range c.Rules {
-			if r.Kind != ActJump && r.Kind != ActGoto {
-				continue
+		for _, s := range c.Segments {
+			at := depth
+			if s.Block > 0 {
+				at++
 			}
-			callee := p.Chains[r.Target]
-			if callee.Program {
-				visit(callee, 1)
-				continue
+			for _, r := range s.Rules {
+				if r.Kind != ActJump && r.Kind != ActGoto {
+					continue
+				}
+				callee := p.Chains[r.Target]
+				if callee.Program {
+					visit(callee, 1)
+					continue
+				}
+				need := at + 1
+				if callee.Blocks() > 0 {
+					need++
+				}
+				if need > MaxFunctionDepth {
+					callee.Program = true
+					visit(callee, 1)
+					continue
+				}
+				visit(callee, at+1)
 			}
-			if depth+1 > MaxFunctionDepth {
-				callee.Program = true
-				visit(callee, 1)
-				continue
-			}
-			visit(callee, depth+1)
 		}
 	}
 	for _, c := range p.Chains {
