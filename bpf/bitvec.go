@@ -324,7 +324,7 @@ func (g *gen) bitvec(e *emitter, k Kind, s *plan.Segment, sc scope) error {
 		asm.LoadMem(asm.R1, asm.R0, 8, asm.Word),
 		asm.StoreMem(asm.R10, stackBVTarget, asm.R1, asm.Word),
 	)
-	g.countAt(e)
+	g.countStacked(e)
 	e.emit(
 		asm.LoadMem(asm.R1, asm.R10, stackBVKind, asm.Word),
 		asm.JEq.Imm(asm.R1, int32(plan.ActContinue), next),

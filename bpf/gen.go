@@ -176,6 +176,9 @@ type gen struct {
 	hashKey, auxKey int
 	fill            map[string]Batch
 	bv              *bvState // bit-vector segments (bitvec.go)
+	// inlineCount: the program being built updates counters inline
+	// rather than by calling its counting function (see countFunc).
+	inlineCount bool
 }
 
 // Shared lookup maps of a generation: exact keys, prefixes, and the
@@ -299,6 +302,7 @@ func (g *gen) program(k Kind, root *plan.Chain) (*ebpf.ProgramSpec, error) {
 	// The chains the program holds as functions, and the programs their
 	// jumps enter: through a stub each, or the one the lookup names.
 	order := g.p.Held(root)
+	g.inlineCount = countSites(order) <= maxInlineCounts
 	name := EntryProgram(k)
 	if root == nil {
 		var roots []*plan.Chain
@@ -346,6 +350,9 @@ func (g *gen) program(k Kind, root *plan.Chain) (*ebpf.ProgramSpec, error) {
 			asm.FnTailCall.Call(),
 		)
 		e.ret(verdictError)
+	}
+	if !g.inlineCount {
+		g.countFunction(e, k)
 	}
 	if dyn {
 		e.function("stubdyn", k, paramCtx, paramPkt, paramSlot)
@@ -453,18 +460,72 @@ func (g *gen) chainMain(e *emitter, k Kind, c *plan.Chain) {
 	)
 }
 
-// count adds the packet to a constant counter slot.
-func (g *gen) count(e *emitter, slot int) {
-	e.emit(asm.StoreImm(asm.R10, stackCounterKey, int64(slot), asm.Word))
-	g.countAt(e)
+// countFunc names the counting function: (packet context, slot) adds the
+// packet to the slot's per-CPU packet and byte counts. The verifier
+// inlines every lookup of an array map, moving the whole program for each
+// (Linux 6.18, bpf_patch_insn_data): a program with a counter update per
+// rule inline is quadratic to load. Past maxInlineCounts updates a
+// program calls the function instead, which costs a packet a call and
+// return per rule it counts (about 8 ns on the AMD EPYC measured, where
+// returns pay for speculation mitigations).
+const countFunc = "count"
+
+// maxInlineCounts is the most counter updates a program has inline (a
+// variable for tests).
+var maxInlineCounts = 256
+
+// countSites bounds the counter updates of a program that holds the
+// chains: one per linear rule, per lookup and bit-vector segment, and per
+// built-in chain's policy, and the failed-tail-call slot.
+func countSites(held []*plan.Chain) int {
+	n := 1
+	for _, c := range held {
+		if c.Builtin {
+			n++
+		}
+		for _, s := range c.Segments {
+			if s.Kind == plan.Linear {
+				n += len(s.Rules)
+			} else {
+				n++
+			}
+		}
+	}
+	return n
 }
 
-// countReg adds the packet to the counter slot held in reg (not r1-r5).
+// count adds the packet to a constant counter slot. It clobbers r0-r5.
+func (g *gen) count(e *emitter, slot int) {
+	if g.inlineCount {
+		e.emit(asm.StoreImm(asm.R10, stackCounterKey, int64(slot), asm.Word))
+		g.countAt(e)
+		return
+	}
+	e.emit(asm.Mov.Reg(asm.R1, asm.R7), asm.Mov.Imm(asm.R2, int32(slot)), asm.Call.Label(countFunc))
+}
+
+// countReg adds the packet to the counter slot held in reg (not r1 or r2).
 func (g *gen) countReg(e *emitter, reg asm.Register) {
 	e.emit(asm.StoreMem(asm.R10, stackCounterKey, reg, asm.Word))
-	g.countAt(e)
+	g.countStacked(e)
 }
 
+// countStacked adds the packet to the counter slot stored at
+// stackCounterKey.
+func (g *gen) countStacked(e *emitter) {
+	if g.inlineCount {
+		g.countAt(e)
+		return
+	}
+	e.emit(
+		asm.Mov.Reg(asm.R1, asm.R7),
+		asm.LoadMem(asm.R2, asm.R10, stackCounterKey, asm.Word),
+		asm.Call.Label(countFunc),
+	)
+}
+
+// countAt adds the packet to the counter slot stored at stackCounterKey,
+// inline; r7 is the packet context.
 func (g *gen) countAt(e *emitter) {
 	skip := e.newLabel("nocnt")
 	e.emit(
@@ -482,4 +543,19 @@ func (g *gen) countAt(e *emitter) {
 		asm.StoreMem(asm.R0, 8, asm.R1, asm.DWord),
 	)
 	e.mark(skip)
+}
+
+// countFunction emits the counting function (see countFunc): the
+// inline update, with the packet context in r7 as there.
+func (g *gen) countFunction(e *emitter, k Kind) {
+	e.function(countFunc, k, paramPkt, paramSlot)
+	done := e.newLabel("cnt")
+	e.emit(
+		asm.JEq.Imm(asm.R1, 0, done),
+		asm.Mov.Reg(asm.R7, asm.R1),
+		asm.StoreMem(asm.R10, stackCounterKey, asm.R2, asm.Word),
+	)
+	g.countAt(e)
+	e.mark(done)
+	e.ret(0)
 }
