@@ -161,6 +161,28 @@ func Generate(p *plan.Plan, kinds ...Kind) (*GenerationSpec, error) {
 	return &GenerationSpec{Family: p.Family, Plan: p, Kinds: kinds, Collection: g.spec, ErrorCounter: errSlot, Fill: g.fill}, nil
 }
 
+// chainsOf names the chains a program of the generation holds.
+func (g *GenerationSpec) chainsOf(prog string) []string {
+	var root *plan.Chain
+	found := false
+	for _, k := range g.Kinds {
+		found = found || prog == EntryProgram(k)
+		for _, c := range g.Plan.Chains {
+			if c.Program && prog == chainProgram(c.ID, k) {
+				root, found = c, true
+			}
+		}
+	}
+	if !found {
+		return nil
+	}
+	var names []string
+	for _, c := range g.Plan.Held(root) {
+		names = append(names, c.Name)
+	}
+	return names
+}
+
 // PacketMapSpec is the packet context map: one per-CPU entry.
 func PacketMapSpec() *ebpf.MapSpec {
 	return &ebpf.MapSpec{Name: mapPkt, Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: pktSize, MaxEntries: 1}
