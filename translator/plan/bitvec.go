@@ -1201,6 +1201,10 @@ func (bv *BVSearch) print(w io.Writer, rules []*Rule) {
 			if k.Classes > bvPrintRows {
 				// the fields' classes, and the distinct bitmaps
 				for i, f := range k.Fields {
+					if k.IsAddr() {
+						fmt.Fprintf(w, "        %s classes from %d prefixes\n", f, len(k.Prefixes))
+						continue
+					}
 					var b []string
 					for _, x := range k.Bounds[i] {
 						b = append(b, fmt.Sprint(x))
