@@ -132,7 +132,7 @@ func (p *Plan) Held(root *Chain) []*Chain {
 	} else {
 		roots = []*Chain{root}
 	}
-	in := make([]bool, len(p.Chains))
+	in := map[int]bool{} // a program holds few of thousands of chains
 	var order []*Chain
 	var visit func(c *Chain)
 	visit = func(c *Chain) {

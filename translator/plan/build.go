@@ -80,8 +80,11 @@ func Build(rs *translator.Ruleset, table string, opts Options) (*Plan, error) {
 		}
 	}
 	p := &Plan{Family: rs.Family, Table: table, Entry: map[translator.Hook]int{}}
-	for _, c := range t.SortedChains() {
+	chains := t.SortedChains()
+	p.byName = make(map[string]*Chain, len(chains))
+	for _, c := range chains {
 		pc := &Chain{ID: len(p.Chains), Name: c.Name, Builtin: c.Builtin, Hook: c.Hook}
+		p.byName[c.Name] = pc
 		if c.Builtin {
 			pc.Policy = ActAccept
 			if c.Policy == translator.PolicyDrop {
@@ -91,10 +94,11 @@ func Build(rs *translator.Ruleset, table string, opts Options) (*Plan, error) {
 		}
 		p.Chains = append(p.Chains, pc)
 	}
-	for i, c := range t.SortedChains() {
+	var slab testSlab
+	for i, c := range chains {
 		pc := p.Chains[i]
 		for j, r := range c.Rules {
-			pr, err := p.lower(pc, j+1, r)
+			pr, err := p.lower(pc, j+1, r, &slab)
 			if err != nil {
 				return nil, &RuleError{Chain: c.Name, Index: j + 1, Line: r.Line, Err: err}
 			}
@@ -123,8 +127,8 @@ func Build(rs *translator.Ruleset, table string, opts Options) (*Plan, error) {
 	return p, nil
 }
 
-func (p *Plan) lower(c *Chain, index int, r *translator.Rule) (*Rule, error) {
-	tests, err := lowerRule(r, p.Family, &p.Ifaces)
+func (p *Plan) lower(c *Chain, index int, r *translator.Rule, slab *testSlab) (*Rule, error) {
+	tests, err := lowerRule(r, p.Family, &p.Ifaces, slab)
 	if err != nil {
 		return nil, err
 	}
@@ -216,10 +220,10 @@ func appendTest(b []byte, t Test) []byte {
 	return b
 }
 
-// shape describes a rule with the key tests (hash) or the prefix test
-// (LPM) blanked out: rules of one segment have one shape.
-func shape(tests []Test, blank func(Test) bool) string {
-	b := make([]byte, 0, 64)
+// appendShape appends a rule's shape: its tests with the key tests
+// (hash) or the prefix test (LPM) blanked out. Rules of one segment have
+// one shape.
+func appendShape(b []byte, tests []Test, blank func(Test) bool) []byte {
 	for _, t := range tests {
 		if blank(t) {
 			b = append(b, 0xff, byte(t.Field))
@@ -227,7 +231,48 @@ func shape(tests []Test, blank func(Test) bool) string {
 			b = appendTest(b, t)
 		}
 	}
-	return string(b)
+	return b
+}
+
+// shapes number the hash and LPM shapes of a chain's rules, computed
+// once: neighbours of equal shapes have equal numbers, so a run of rules
+// of one shape has one number. (Rules apart with equal shapes may have
+// different numbers: every use compares rules of one run, or asks
+// whether a run could reach a rule, which it cannot past another shape.)
+// An LPM shape of 0 is a rule without a single prefix test.
+type shapes struct {
+	hash, lpm []int32
+}
+
+func newShapes(rules []*Rule) shapes {
+	sh := shapes{hash: make([]int32, len(rules)), lpm: make([]int32, len(rules))}
+	isPrefix := func(t Test) bool { return prefixLen(t) >= 0 }
+	var hash, prevHash, lpm, prevLPM []byte
+	var hashID, lpmID int32
+	for i, r := range rules {
+		hash = appendShape(hash[:0], r.Tests, isKey)
+		if i == 0 || !bytes.Equal(hash, prevHash) {
+			hashID++
+		}
+		sh.hash[i] = hashID
+		hash, prevHash = prevHash, hash
+		n := 0
+		for _, t := range r.Tests {
+			if isPrefix(t) {
+				n++
+			}
+		}
+		if n != 1 {
+			continue
+		}
+		lpm = appendShape(lpm[:0], r.Tests, isPrefix)
+		if i == 0 || sh.lpm[i-1] == 0 || !bytes.Equal(lpm, prevLPM) {
+			lpmID++
+		}
+		sh.lpm[i] = lpmID
+		lpm, prevLPM = prevLPM, lpm
+	}
+	return sh
 }
 
 func segment(rules []*Rule, opts Options, fam translator.Family) []*Segment {
@@ -239,48 +284,53 @@ func segment(rules []*Rule, opts Options, fam translator.Family) []*Segment {
 			linear = nil
 		}
 	}
+	var sh shapes
 	var bvs *bvRuns
-	if !opts.LinearOnly && !opts.NoBitVector {
-		bvs = newBVRuns(rules, fam, opts.MinRun)
+	if !opts.LinearOnly {
+		sh = newShapes(rules)
+		if !opts.NoBitVector {
+			bvs = newBVRuns(rules, fam, opts.MinRun, sh)
+		}
 	}
 	for i := 0; i < len(rules); {
+		var h, l *Segment
+		if !opts.LinearOnly {
+			h = hashRun(rules[i:], sh.hash[i:])
+			// An LPM run can only be longer than a hash run that stops at
+			// a rule of the same LPM shape.
+			if h == nil || len(h.Rules) < opts.MinRun || i+len(h.Rules) < len(rules) && sh.lpm[i] != 0 && sh.lpm[i] == sh.lpm[i+len(h.Rules)] {
+				l = lpmRun(rules[i:], sh.lpm[i:])
+			}
+		}
 		if bvs != nil {
-			if n := bvs.length(i); n >= opts.BVMinRun {
-				// Prefer the bit-vector unless a hash or LPM run covers
-				// most of it, or is long enough to stand alone.
-				best, jumps := 0, false
-				for _, s := range []*Segment{hashRun(rules[i:]), lpmRun(rules[i:])} {
-					if s != nil && len(s.Rules) > best {
-						best = len(s.Rules)
-						jumps = false
-						for _, r := range s.Rules {
-							jumps = jumps || r.Kind == ActJump || r.Kind == ActGoto
-						}
+			// Prefer the bit-vector unless a hash or LPM run covers most
+			// of it, or is long enough to stand alone: its length matters
+			// only then.
+			best, jumps := 0, false
+			for _, s := range []*Segment{h, l} {
+				if s != nil && len(s.Rules) > best {
+					best = len(s.Rules)
+					jumps = false
+					for _, r := range s.Rules {
+						jumps = jumps || r.Kind == ActJump || r.Kind == ActGoto
 					}
 				}
-				if best < opts.MinRun || best < BVYield && best < n/2 && !jumps {
+			}
+			if best < opts.MinRun || best < BVYield && !jumps {
+				if n := bvs.length(i); n >= opts.BVMinRun && (best < opts.MinRun || best < n/2) {
 					flush()
-					segs = append(segs, &Segment{Kind: BitVector, Rules: rules[i : i+n], BV: buildBitVector(rules[i:i+n], bvs.low[i:i+n], fam, opts.BVChunk)})
+					segs = append(segs, &Segment{Kind: BitVector, Rules: rules[i : i+n], BV: buildBitVector(rules[i:i+n], bvs.lows(i, i+n), fam, opts.BVChunk)})
 					i += n
 					continue
 				}
 			}
 		}
 		var best *Segment
-		if !opts.LinearOnly {
-			h := hashRun(rules[i:])
-			var l *Segment
-			// An LPM run can only be longer than a hash run that stops at
-			// a rule of the same LPM shape.
-			if h == nil || len(h.Rules) < opts.MinRun || i+len(h.Rules) < len(rules) && lpmShape(rules[i]) != "" && lpmShape(rules[i]) == lpmShape(rules[i+len(h.Rules)]) {
-				l = lpmRun(rules[i:])
-			}
-			switch {
-			case h != nil && (l == nil || len(h.Rules) >= len(l.Rules)):
-				best = h
-			case l != nil:
-				best = l
-			}
+		switch {
+		case h != nil && (l == nil || len(h.Rules) >= len(l.Rules)):
+			best = h
+		case l != nil:
+			best = l
 		}
 		if best == nil || len(best.Rules) < opts.MinRun {
 			linear = append(linear, rules[i])
@@ -309,11 +359,11 @@ func hotDropSpan(tests []Test) (first, last int) {
 	return first, last
 }
 
-// hashRun returns the longest hash segment starting at rules[0], or nil.
-func hashRun(rules []*Rule) *Segment {
-	sh := shape(rules[0].Tests, isKey)
+// hashRun returns the longest hash segment starting at rules[0], or nil;
+// sh are the rules' hash shapes.
+func hashRun(rules []*Rule, sh []int32) *Segment {
 	n := 1
-	for n < len(rules) && shape(rules[n].Tests, isKey) == sh {
+	for n < len(rules) && sh[n] == sh[0] {
 		n++
 	}
 	run := rules[:n]
@@ -378,21 +428,6 @@ func hashRun(rules []*Rule) *Segment {
 	return seg
 }
 
-// lpmShape is the shape of a rule with its one prefix test blanked out,
-// or "" when it has no single prefix test.
-func lpmShape(r *Rule) string {
-	n := 0
-	for _, t := range r.Tests {
-		if prefixLen(t) >= 0 {
-			n++
-		}
-	}
-	if n != 1 {
-		return ""
-	}
-	return shape(r.Tests, func(t Test) bool { return prefixLen(t) >= 0 })
-}
-
 // lpmPrefix is one rule's prefix in an LPM run.
 type lpmPrefix struct {
 	value []byte
@@ -401,10 +436,10 @@ type lpmPrefix struct {
 	rule  *Rule
 }
 
-// lpmRun returns the longest LPM segment starting at rules[0], or nil.
-func lpmRun(rules []*Rule) *Segment {
-	sh := lpmShape(rules[0])
-	if sh == "" {
+// lpmRun returns the longest LPM segment starting at rules[0], or nil;
+// sh are the rules' LPM shapes.
+func lpmRun(rules []*Rule, sh []int32) *Segment {
+	if sh[0] == 0 {
 		return nil
 	}
 	pos := 0
@@ -416,7 +451,7 @@ func lpmRun(rules []*Rule) *Segment {
 	field := rules[0].Tests[pos].Field
 	var cands []lpmPrefix
 	for i, r := range rules {
-		if i > 0 && lpmShape(r) != sh {
+		if i > 0 && sh[i] != sh[0] {
 			break
 		}
 		t := r.Tests[pos]

@@ -251,10 +251,15 @@ type Plan struct {
 	Ifaces []string
 	// Entry is the chain ID of each hook's built-in chain.
 	Entry map[translator.Hook]int
+	// byName indexes Chains by name: a ruleset may jump to thousands.
+	byName map[string]*Chain
 }
 
 // ChainByName returns the named chain, or nil.
 func (p *Plan) ChainByName(name string) *Chain {
+	if p.byName != nil {
+		return p.byName[name]
+	}
 	for _, c := range p.Chains {
 		if c.Name == name {
 			return c
