@@ -20,6 +20,18 @@ type scope struct {
 	ret int32
 }
 
+// verdict is what a rule with an action that ends the chain (accept,
+// drop, RETURN) returns in the scope.
+func (sc scope) verdict(k plan.ActionKind) int32 {
+	switch k {
+	case plan.ActAccept:
+		return verdictAccept
+	case plan.ActDrop:
+		return verdictDrop
+	}
+	return sc.ret
+}
+
 // chainFunc emits a chain as a function: r1 the context, r2 the packet
 // context; it returns a verdict (continue when the chain returns). A
 // chain cut into blocks calls them in order, each a function of its own.
@@ -213,7 +225,8 @@ func (g *gen) lookup(e *emitter, k Kind, s *plan.Segment, sc scope) error {
 		}
 	}
 	e.emit(asm.Ja.Label(end)) // ActContinue
-	for kind, v := range map[plan.ActionKind]int32{plan.ActAccept: verdictAccept, plan.ActDrop: verdictDrop, plan.ActReturn: sc.ret} {
+	for _, kind := range []plan.ActionKind{plan.ActAccept, plan.ActDrop, plan.ActReturn} {
+		v := sc.verdict(kind)
 		if l, ok := labels[kind]; ok {
 			e.mark(l)
 			e.ret(v)

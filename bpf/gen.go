@@ -3,6 +3,7 @@ package bpf
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/cilium/ebpf"
@@ -78,12 +79,12 @@ type ruleValue struct {
 	Target uint32
 }
 
-func (v ruleValue) bytes() []byte {
-	b := make([]byte, 12)
-	binary.NativeEndian.PutUint32(b, v.Rule)
-	binary.NativeEndian.PutUint32(b[4:], v.Kind)
-	binary.NativeEndian.PutUint32(b[8:], v.Target)
-	return b
+func (v ruleValue) bytes() []byte { return v.append(make([]byte, 0, 12)) }
+
+func (v ruleValue) append(b []byte) []byte {
+	b = binary.NativeEndian.AppendUint32(b, v.Rule)
+	b = binary.NativeEndian.AppendUint32(b, v.Kind)
+	return binary.NativeEndian.AppendUint32(b, v.Target)
 }
 
 // GenerationSpec is one generation of one family before loading: the
@@ -108,6 +109,12 @@ type GenerationSpec struct {
 type Batch struct {
 	Keys, Values []byte
 	Count        int
+}
+
+// grow makes room for n more entries of the key and value sizes.
+func (b *Batch) grow(n, key, value int) {
+	b.Keys = slices.Grow(b.Keys, n*key)
+	b.Values = slices.Grow(b.Values, n*value)
 }
 
 func (b *Batch) add(k, v []byte) {
@@ -235,28 +242,38 @@ func (g *gen) segmentMaps() error {
 	if 4+g.hashKey > maxKey {
 		return fmt.Errorf("a lookup key of %d bytes is longer than the %d the datapath builds", g.hashKey, maxKey-4)
 	}
-	var hash, aux Batch
-	var lpm []ebpf.MapKV
+	var hash, aux, lpm Batch
 	for _, s := range segs {
 		id := g.segID[s]
+		if s.Kind == plan.Hash {
+			hash.grow(len(s.Entries), 4+g.hashKey, 12)
+		} else {
+			lpm.grow(len(s.Entries), 8+fam.Bits()/8, 12)
+		}
 		for _, e := range s.Entries {
 			v := ruleValue{Rule: uint32(e.Rule.ID), Kind: uint32(e.Rule.Kind)}
 			if e.Rule.Kind == plan.ActJump || e.Rule.Kind == plan.ActGoto {
 				v.Target = uint32(e.Rule.Target)
 			}
 			if s.Kind == plan.LPM {
-				k := make([]byte, 8, 8+len(e.Key))
-				binary.NativeEndian.PutUint32(k, uint32(32+e.PrefixLen))
-				binary.BigEndian.PutUint32(k[4:], id)
-				lpm = append(lpm, ebpf.MapKV{Key: append(k, e.Key...), Value: v})
-				continue
+				lpm.Keys = binary.NativeEndian.AppendUint32(lpm.Keys, uint32(32+e.PrefixLen))
+				lpm.Keys = binary.BigEndian.AppendUint32(lpm.Keys, id)
+				lpm.Keys = append(lpm.Keys, e.Key...)
+			} else {
+				hash.Keys = g.appendEntryKey(hash.Keys, id, s, s.Key, e, g.hashKey)
 			}
-			hash.add(g.idKey(id, g.entryKey(s, s.Key, e), g.hashKey), v.bytes())
+			b := &hash
+			if s.Kind == plan.LPM {
+				b = &lpm
+			}
+			b.Values = v.append(b.Values)
+			b.Count++
 		}
 		if s.Kind == plan.Hash && len(s.PreKey) > 0 {
 			seen := map[string]bool{}
+			var k []byte
 			for _, e := range s.Entries {
-				k := g.idKey(id, g.entryKey(s, s.PreKey, e), g.auxKey)
+				k = g.appendEntryKey(k[:0], id, s, s.PreKey, e, g.auxKey)
 				if !seen[string(k)] {
 					seen[string(k)] = true
 					aux.add(k, []byte{1})
@@ -265,18 +282,32 @@ func (g *gen) segmentMaps() error {
 		}
 	}
 	g.spec.Maps[mapHash] = &ebpf.MapSpec{Name: mapHash, Type: ebpf.Hash, KeySize: uint32(4 + g.hashKey), ValueSize: 12, MaxEntries: uint32(max(1, hash.Count))}
-	g.spec.Maps[mapLPM] = &ebpf.MapSpec{Name: mapLPM, Type: ebpf.LPMTrie, Flags: 1 /* BPF_F_NO_PREALLOC, as LPM tries require */, KeySize: uint32(8 + fam.Bits()/8), ValueSize: 12, MaxEntries: uint32(max(1, len(lpm))), Contents: lpm}
+	g.spec.Maps[mapLPM] = &ebpf.MapSpec{Name: mapLPM, Type: ebpf.LPMTrie, Flags: 1 /* BPF_F_NO_PREALLOC, as LPM tries require */, KeySize: uint32(8 + fam.Bits()/8), ValueSize: 12, MaxEntries: uint32(max(1, lpm.Count))}
 	g.spec.Maps[mapPreKey] = &ebpf.MapSpec{Name: mapPreKey, Type: ebpf.Hash, KeySize: uint32(4 + g.auxKey), ValueSize: 1, MaxEntries: uint32(max(1, aux.Count))}
-	g.fill = map[string]Batch{mapHash: hash, mapPreKey: aux}
+	// batches, where Contents cost a system call per entry
+	g.fill = map[string]Batch{mapHash: hash, mapLPM: lpm, mapPreKey: aux}
 	return nil
 }
 
-// idKey prefixes a key with the segment ID and pads it to size.
-func (g *gen) idKey(id uint32, key []byte, size int) []byte {
-	k := make([]byte, 4+size)
-	binary.NativeEndian.PutUint32(k, id)
-	copy(k[4:], key)
-	return k
+// appendEntryKey appends the lookup key of an entry as the program builds
+// it: the segment ID, the wanted key fields as the packet context holds
+// them, zeros to size bytes after the ID.
+func (g *gen) appendEntryKey(b []byte, id uint32, s *plan.Segment, want []plan.Field, e plan.Entry, size int) []byte {
+	fam := g.p.Family
+	b = binary.NativeEndian.AppendUint32(b, id)
+	start := len(b)
+	off := 0
+	for _, f := range s.Key {
+		n := f.Size(fam)
+		if slices.Contains(want, f) {
+			b = appendKeyBytes(b, f, e.Key[off:off+n])
+		}
+		off += n
+	}
+	for len(b)-start < size {
+		b = append(b, 0)
+	}
+	return b
 }
 
 // fieldSize is a field's size in the packet context for the family
@@ -297,26 +328,6 @@ func fieldsSize(fs []plan.Field, fam translator.Family) int {
 }
 
 func keySize(s *plan.Segment, fam translator.Family) int { return fieldsSize(s.Key, fam) }
-
-// entryKey converts the given key fields of an entry to the bytes the
-// program builds from the packet context.
-func (g *gen) entryKey(s *plan.Segment, want []plan.Field, e plan.Entry) []byte {
-	fam := g.p.Family
-	wanted := map[plan.Field]bool{}
-	for _, f := range want {
-		wanted[f] = true
-	}
-	var k []byte
-	off := 0
-	for _, f := range s.Key {
-		n := f.Size(fam)
-		if wanted[f] {
-			k = append(k, keyBytes(f, e.Key[off:off+n])...)
-		}
-		off += n
-	}
-	return k
-}
 
 // program builds the entry program (root nil) or the program of one chain.
 func (g *gen) program(k Kind, root *plan.Chain) (*ebpf.ProgramSpec, error) {
@@ -384,7 +395,7 @@ func (g *gen) program(k Kind, root *plan.Chain) (*ebpf.ProgramSpec, error) {
 		)
 		e.ret(verdictError)
 	}
-	return &ebpf.ProgramSpec{Name: name, Type: k.progType(), License: "GPL", Instructions: prune(e.insns)}, nil
+	return &ebpf.ProgramSpec{Name: name, Type: k.progType(), License: "GPL", Instructions: prune(e.instructions())}, nil
 }
 
 func funcName(c *plan.Chain) string { return fmt.Sprintf("c%d", c.ID) }
