@@ -3,6 +3,7 @@ package bpf
 import (
 	"fmt"
 	"strconv"
+	"sync"
 
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
@@ -89,6 +90,35 @@ const (
 // NULL).
 func (e *emitter) function(name string, k Kind, params ...param) {
 	e.mark(name)
+	fn := &btf.Func{Name: name, Linkage: btf.GlobalFunc, Type: funcProto(k, params)}
+	ins := asm.Mov.Reg(asm.R0, asm.R1)
+	if len(e.pending) > 0 {
+		for _, l := range e.pending[:len(e.pending)-1] {
+			e.add(asm.Ja.Label(e.pending[len(e.pending)-1]).WithSymbol(l))
+		}
+		ins = ins.WithSymbol(e.pending[len(e.pending)-1])
+		e.pending = e.pending[:0]
+	}
+	e.add(btf.WithFuncMetadata(ins, fn))
+}
+
+// funcProtos are the prototypes of generated functions, made once: a
+// generation of thousands of chain programs has thousands of functions
+// of a few prototypes.
+var funcProtos sync.Map // protoKey -> *btf.FuncProto
+
+type protoKey struct {
+	k      Kind
+	params string
+}
+
+// funcProto returns the BTF prototype of a function of the kind with
+// the parameters: it returns an int.
+func funcProto(k Kind, params []param) *btf.FuncProto {
+	key := protoKey{k, string(params)}
+	if fp, ok := funcProtos.Load(key); ok {
+		return fp.(*btf.FuncProto)
+	}
 	fp := &btf.FuncProto{Return: btfInt}
 	for i, p := range params {
 		var t btf.Type
@@ -102,16 +132,8 @@ func (e *emitter) function(name string, k Kind, params ...param) {
 		}
 		fp.Params = append(fp.Params, btf.FuncParam{Name: fmt.Sprintf("a%d", i), Type: t})
 	}
-	fn := &btf.Func{Name: name, Linkage: btf.GlobalFunc, Type: fp}
-	ins := asm.Mov.Reg(asm.R0, asm.R1)
-	if len(e.pending) > 0 {
-		for _, l := range e.pending[:len(e.pending)-1] {
-			e.add(asm.Ja.Label(e.pending[len(e.pending)-1]).WithSymbol(l))
-		}
-		ins = ins.WithSymbol(e.pending[len(e.pending)-1])
-		e.pending = e.pending[:0]
-	}
-	e.add(btf.WithFuncMetadata(ins, fn))
+	got, _ := funcProtos.LoadOrStore(key, fp)
+	return got.(*btf.FuncProto)
 }
 
 var (
