@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/bits"
 	"sort"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -192,12 +193,8 @@ func (g *gen) bitvecMaps() error {
 					base := rowsIn[w]
 					for r := 0; r < t.Rows(); r++ {
 						b.Keys = binary.NativeEndian.AppendUint32(b.Keys, rowsIn[w])
-						for _, x := range t.Row(r) {
-							b.Values = binary.NativeEndian.AppendUint64(b.Values, x)
-						}
-						for i := t.Words; i < w; i++ {
-							b.Values = binary.NativeEndian.AppendUint64(b.Values, 0)
-						}
+						b.Values = append(b.Values, nativeBytes(t.Row(r))...)
+						b.Values = append(b.Values, make([]byte, 8*(w-t.Words))...)
 						b.Count++
 						rowsIn[w]++
 					}
@@ -240,15 +237,16 @@ func (g *gen) bitvecMaps() error {
 		for ki, k := range bs.keys {
 			bs.transBase[ki] = uint32(trans.Count)
 			for cl := 0; cl < k.Classes; cl++ {
-				row := make([]byte, 4*maxChunks)
+				trans.Keys = binary.NativeEndian.AppendUint32(trans.Keys, uint32(trans.Count))
 				for ci, ch := range bs.chunks {
 					l := uint32(cl)
 					if ch.Local[ki] != nil {
 						l = ch.Local[ki][cl]
 					}
-					binary.NativeEndian.PutUint32(row[4*ci:], bs.mBase[ci][ki]+l)
+					trans.Values = binary.NativeEndian.AppendUint32(trans.Values, bs.mBase[ci][ki]+l)
 				}
-				trans.add(u32(uint32(trans.Count)), row)
+				trans.Values = append(trans.Values, make([]byte, 4*(maxChunks-len(bs.chunks)))...)
+				trans.Count++
 			}
 		}
 	}
@@ -267,6 +265,15 @@ func (g *gen) bitvecMaps() error {
 }
 
 func u32(x uint32) []byte { return binary.NativeEndian.AppendUint32(nil, x) }
+
+// nativeBytes views words as the bytes of their native encoding, which a
+// map value holds: megabytes of bitmaps are copied in one move each row.
+func nativeBytes(words []uint64) []byte {
+	if len(words) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&words[0])), 8*len(words))
+}
 
 func classOfBounds(b []uint32, x uint32) int {
 	return sort.Search(len(b), func(i int) bool { return b[i] > x }) - 1
@@ -289,7 +296,7 @@ const (
 // bitvec emits a bit-vector segment in a chain function: call the scan
 // function from position 0; for each rule it returns, count it and do
 // its action; a rule that goes on calls the scan again after it.
-func (g *gen) bitvec(e *emitter, k Kind, s *plan.Segment, exit string) error {
+func (g *gen) bitvec(e *emitter, k Kind, s *plan.Segment, sc scope) error {
 	bs := g.bv.segs[s]
 	g.bv.pending = append(g.bv.pending, s)
 	loop, found, next, end := e.newLabel("bvloop"), e.newLabel("bvfound"), e.newLabel("bvnext"), e.newLabel("bvend")
@@ -324,7 +331,7 @@ func (g *gen) bitvec(e *emitter, k Kind, s *plan.Segment, exit string) error {
 		asm.LoadMem(asm.R1, asm.R0, 8, asm.Word),
 		asm.StoreMem(asm.R10, stackBVTarget, asm.R1, asm.Word),
 	)
-	g.countAt(e)
+	g.countStacked(e)
 	e.emit(
 		asm.LoadMem(asm.R1, asm.R10, stackBVKind, asm.Word),
 		asm.JEq.Imm(asm.R1, int32(plan.ActContinue), next),
@@ -336,7 +343,8 @@ func (g *gen) bitvec(e *emitter, k Kind, s *plan.Segment, exit string) error {
 			e.emit(asm.JEq.Imm(asm.R1, int32(kind), jumpl[kind]))
 		}
 	}
-	for kind, v := range map[plan.ActionKind]int32{plan.ActAccept: verdictAccept, plan.ActDrop: verdictDrop, plan.ActReturn: verdictContinue} {
+	for _, kind := range []plan.ActionKind{plan.ActAccept, plan.ActDrop, plan.ActReturn} {
+		v := sc.verdict(kind)
 		if bs.present[kind] {
 			l := e.newLabel("bvact")
 			e.emit(asm.JNE.Imm(asm.R1, int32(kind), l))
@@ -356,7 +364,7 @@ func (g *gen) bitvec(e *emitter, k Kind, s *plan.Segment, exit string) error {
 		for _, t := range bs.targets {
 			skip := e.newLabel("bvtgt")
 			e.emit(asm.JNE.Imm(asm.R1, int32(t), skip))
-			g.action(e, plan.Action{Kind: kind, Target: t}, next, exit)
+			g.action(e, plan.Action{Kind: kind, Target: t}, sc)
 			e.emit(asm.Ja.Label(next))
 			e.mark(skip)
 		}

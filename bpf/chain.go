@@ -3,47 +3,128 @@ package bpf
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 
 	"github.com/cilium/ebpf/asm"
 
 	"github.com/bpftables/bpftables/translator/plan"
 )
 
+// scope is the function segments are emitted into: where a rule that
+// ends the chain with the verdict in r0 (a jump's, a goto's) goes, and
+// what RETURN returns.
+type scope struct {
+	exit string
+	// ret is verdictContinue in a chain's function and verdictReturn in
+	// one of its blocks, which must tell the chain's end from its own.
+	ret int32
+}
+
+// verdict is what a rule with an action that ends the chain (accept,
+// drop, RETURN) returns in the scope.
+func (sc scope) verdict(k plan.ActionKind) int32 {
+	switch k {
+	case plan.ActAccept:
+		return verdictAccept
+	case plan.ActDrop:
+		return verdictDrop
+	}
+	return sc.ret
+}
+
 // chainFunc emits a chain as a function: r1 the context, r2 the packet
-// context; it returns a verdict (continue when the chain returns).
+// context; it returns a verdict (continue when the chain returns). A
+// chain cut into blocks calls them in order, each a function of its own.
 // Registers: r6 context, r7 packet context, r8 a looked-up entry.
 func (g *gen) chainFunc(e *emitter, k Kind, c *plan.Chain) error {
 	fn := funcName(c)
+	if c.Blocks() == 0 {
+		return g.segmentsFunc(e, k, c, fn, c.Segments, 0, verdictContinue)
+	}
+	// the blocks: [start, end) ranges of c.Segments
+	var blocks [][2]int
+	for i, s := range c.Segments {
+		if i == 0 || c.Segments[i-1].Block != s.Block {
+			blocks = append(blocks, [2]int{i, i})
+		}
+		blocks[len(blocks)-1][1] = i + 1
+	}
 	e.function(fn, k, paramCtx, paramPkt)
 	exit := fn + "_exit"
+	g.prologue(e)
+	for _, b := range blocks {
+		next, ret := e.newLabel("blk"), e.newLabel("blkret")
+		e.emit(
+			asm.Mov.Reg(asm.R1, asm.R6),
+			asm.Mov.Reg(asm.R2, asm.R7),
+			asm.Call.Label(blockName(c, c.Segments[b[0]].Block)),
+			asm.JEq.Imm(asm.R0, verdictContinue, next),
+			asm.JEq.Imm(asm.R0, verdictReturn, ret),
+			asm.Ja.Label(exit),
+		)
+		e.mark(ret)
+		e.ret(verdictContinue)
+		e.mark(next)
+	}
+	e.ret(verdictContinue)
+	e.mark(exit)
+	e.emit(asm.Return())
+	for _, b := range blocks {
+		if err := g.segmentsFunc(e, k, c, blockName(c, c.Segments[b[0]].Block), c.Segments[b[0]:b[1]], b[0], verdictReturn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func blockName(c *plan.Chain, block int) string { return fmt.Sprintf("c%d_b%d", c.ID, block) }
+
+// prologue checks the packet context argument and keeps the arguments in
+// r6 and r7.
+func (g *gen) prologue(e *emitter) {
 	notNull := e.newLabel("pktok")
 	e.emit(asm.JNE.Imm(asm.R2, 0, notNull))
 	e.ret(verdictError)
 	e.mark(notNull)
 	e.emit(asm.Mov.Reg(asm.R6, asm.R1), asm.Mov.Reg(asm.R7, asm.R2))
-	for i, s := range c.Segments {
+}
+
+// segmentsFunc emits a function that runs segments of a chain (from
+// position first): the chain's own, or one of its blocks (ret
+// verdictReturn). Falling off the end returns verdictContinue.
+func (g *gen) segmentsFunc(e *emitter, k Kind, c *plan.Chain, fn string, segs []*plan.Segment, first int, ret int32) error {
+	e.function(fn, k, paramCtx, paramPkt)
+	sc := scope{exit: fn + "_exit", ret: ret}
+	g.prologue(e)
+	for i, s := range segs {
 		var err error
 		switch s.Kind {
 		case plan.Linear:
-			err = g.linear(e, k, s, exit)
+			err = g.linear(e, k, s, sc)
 		case plan.BitVector:
-			err = g.bitvec(e, k, s, exit)
+			err = g.bitvec(e, k, s, sc)
 		default:
-			err = g.lookup(e, k, s, exit)
+			err = g.lookup(e, k, s, sc)
 		}
 		if err != nil {
-			return fmt.Errorf("chain %s segment %d: %w", c.Name, i+1, err)
+			return fmt.Errorf("chain %s segment %d: %w", c.Name, first+i+1, err)
 		}
 	}
 	e.ret(verdictContinue)
-	e.mark(exit)
+	e.mark(sc.exit)
+	if ret != verdictContinue {
+		// a goto's target that returned ends the chain
+		done := e.newLabel("exit")
+		e.emit(asm.JNE.Imm(asm.R0, verdictContinue, done), asm.Mov.Imm(asm.R0, ret))
+		e.mark(done)
+	}
 	e.emit(asm.Return())
 	g.bitvecFuncs(e, k)
 	return nil
 }
 
 // linear emits each rule: its tests in order, its counter, its action.
-func (g *gen) linear(e *emitter, k Kind, s *plan.Segment, exit string) error {
+func (g *gen) linear(e *emitter, k Kind, s *plan.Segment, sc scope) error {
 	for _, r := range s.Rules {
 		next := e.newLabel("rule")
 		for _, t := range r.Tests {
@@ -52,14 +133,15 @@ func (g *gen) linear(e *emitter, k Kind, s *plan.Segment, exit string) error {
 			}
 		}
 		g.count(e, r.ID)
-		g.action(e, r.Action, next, exit)
+		g.action(e, r.Action, sc)
 		e.mark(next)
 	}
 	return nil
 }
 
-// action emits what a matched rule does; next is where evaluation goes on.
-func (g *gen) action(e *emitter, a plan.Action, next, exit string) {
+// action emits what a matched rule does; evaluation goes on after it
+// when it does not end the chain.
+func (g *gen) action(e *emitter, a plan.Action, sc scope) {
 	switch a.Kind {
 	case plan.ActContinue:
 	case plan.ActAccept:
@@ -67,7 +149,7 @@ func (g *gen) action(e *emitter, a plan.Action, next, exit string) {
 	case plan.ActDrop:
 		e.ret(verdictDrop)
 	case plan.ActReturn:
-		e.ret(verdictContinue)
+		e.ret(sc.ret)
 	case plan.ActJump, plan.ActGoto:
 		callee := g.p.Chains[a.Target]
 		target := funcName(callee)
@@ -80,18 +162,17 @@ func (g *gen) action(e *emitter, a plan.Action, next, exit string) {
 			asm.Call.Label(target),
 		)
 		if a.Kind == plan.ActGoto {
-			e.emit(asm.Ja.Label(exit))
+			e.emit(asm.Ja.Label(sc.exit))
 		} else {
-			e.emit(asm.JNE.Imm(asm.R0, verdictContinue, exit))
+			e.emit(asm.JNE.Imm(asm.R0, verdictContinue, sc.exit))
 		}
 	}
-	_ = next
 }
 
 // lookup emits a hash or LPM segment: common tests, the key, the lookup,
 // and the selected rule's counter and action taken from the entry. Packets
 // a hot-drop test of the segment catches take their own path.
-func (g *gen) lookup(e *emitter, k Kind, s *plan.Segment, exit string) error {
+func (g *gen) lookup(e *emitter, k Kind, s *plan.Segment, sc scope) error {
 	end := e.newLabel("segend")
 	var hd string
 	for _, t := range s.Common {
@@ -144,7 +225,8 @@ func (g *gen) lookup(e *emitter, k Kind, s *plan.Segment, exit string) error {
 		}
 	}
 	e.emit(asm.Ja.Label(end)) // ActContinue
-	for kind, v := range map[plan.ActionKind]int32{plan.ActAccept: verdictAccept, plan.ActDrop: verdictDrop, plan.ActReturn: verdictContinue} {
+	for _, kind := range []plan.ActionKind{plan.ActAccept, plan.ActDrop, plan.ActReturn} {
+		v := sc.verdict(kind)
 		if l, ok := labels[kind]; ok {
 			e.mark(l)
 			e.ret(v)
@@ -163,9 +245,9 @@ func (g *gen) lookup(e *emitter, k Kind, s *plan.Segment, exit string) error {
 			asm.Call.Label("stubdyn"),
 		)
 		if kind == plan.ActGoto {
-			e.emit(asm.Ja.Label(exit))
+			e.emit(asm.Ja.Label(sc.exit))
 		} else {
-			e.emit(asm.JNE.Imm(asm.R0, verdictContinue, exit), asm.Ja.Label(end))
+			e.emit(asm.JNE.Imm(asm.R0, verdictContinue, sc.exit), asm.Ja.Label(end))
 		}
 	}
 	if hd != "" {
@@ -289,6 +371,11 @@ func (g *gen) cond(e *emitter, t plan.Test, onFalse string) error {
 		}
 		return g.eqBytes(e, t, onFalse)
 	case plan.OpRange:
+		if f.numeric && f.size <= 4 {
+			g.loadNum(e, asm.R0, t.Field)
+			inRange(e, uint32(uintOf(t.Lo)), uint32(uintOf(t.Hi)), uint32(uint64(1)<<(8*f.size)-1), onFalse)
+			return nil
+		}
 		if f.numeric {
 			lo, hi := uintOf(t.Lo), uintOf(t.Hi)
 			g.loadNum(e, asm.R0, t.Field)
@@ -405,11 +492,37 @@ func (g *gen) eqBytes(e *emitter, t plan.Test, onFalse string) error {
 	return nil
 }
 
+// inRange jumps to onFalse unless lo <= w0 <= hi, where max is the most
+// w0 holds; it may change r0. Both bounds take one compare, of w0 - lo
+// with hi - lo (unsigned, so below lo wraps to above): a branch less for
+// the packet and for the verifier, which follows each branch.
+func inRange(e *emitter, lo, hi, max uint32, onFalse string) {
+	switch {
+	case lo > hi:
+		e.emit(asm.Ja.Label(onFalse))
+	case lo > 0 && hi < max:
+		e.emit(asm.Sub.Imm32(asm.R0, int32(lo)), asm.JGT.Imm32(asm.R0, int32(hi-lo), onFalse))
+	case lo > 0:
+		e.emit(asm.JLT.Imm32(asm.R0, int32(lo), onFalse))
+	case hi < max:
+		e.emit(asm.JGT.Imm32(asm.R0, int32(hi), onFalse))
+	}
+}
+
 // rangeBytes tests lo <= address <= hi, comparing big-endian 32-bit
 // (IPv4) or 64-bit (IPv6) words in order.
 func (g *gen) rangeBytes(e *emitter, t plan.Test, onFalse string) error {
 	fd := fields[t.Field]
 	n := len(t.Lo)
+	if n == 4 {
+		// an IPv4 address is a number
+		e.emit(
+			asm.LoadMem(asm.R0, asm.R7, fd.off, asm.Word),
+			asm.HostTo(asm.BE, asm.R0, asm.Word),
+		)
+		inRange(e, binary.BigEndian.Uint32(t.Lo), binary.BigEndian.Uint32(t.Hi), math.MaxUint32, onFalse)
+		return nil
+	}
 	word, size := 4, asm.Word
 	if n == 16 {
 		word, size = 8, asm.DWord

@@ -2,6 +2,8 @@ package bpf
 
 import (
 	"fmt"
+	"strconv"
+	"sync"
 
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
@@ -10,15 +12,46 @@ import (
 // emitter builds one program's instructions. Labels are symbols on
 // instructions, unique within the program.
 type emitter struct {
-	insns   asm.Instructions
+	// The instructions, in chunks that fill up and are never copied: one
+	// growing slice copied a large program's instructions some five
+	// times over (append grows large slices by a quarter).
+	chunks  []asm.Instructions
+	cur     asm.Instructions
 	pending []string // labels waiting for the next instruction
 	n       int
+}
+
+// maxChunk bounds an emitter's chunks: 1 MiB of instructions.
+const maxChunk = 1 << 14
+
+// add appends one instruction.
+func (e *emitter) add(in asm.Instruction) {
+	if len(e.cur) == cap(e.cur) {
+		if e.cur != nil {
+			e.chunks = append(e.chunks, e.cur)
+		}
+		e.cur = make(asm.Instructions, 0, min(max(16, 2*cap(e.cur)), maxChunk))
+	}
+	e.cur = append(e.cur, in)
+}
+
+// instructions returns the program's instructions.
+func (e *emitter) instructions() asm.Instructions {
+	n := len(e.cur)
+	for _, c := range e.chunks {
+		n += len(c)
+	}
+	out := make(asm.Instructions, 0, n)
+	for _, c := range e.chunks {
+		out = append(out, c...)
+	}
+	return append(out, e.cur...)
 }
 
 // newLabel returns a label unique within the program.
 func (e *emitter) newLabel(prefix string) string {
 	e.n++
-	return fmt.Sprintf("%s_%d", prefix, e.n)
+	return prefix + "_" + strconv.Itoa(e.n)
 }
 
 // emit appends instructions; pending labels go on the first.
@@ -28,12 +61,12 @@ func (e *emitter) emit(ins ...asm.Instruction) {
 			// More than one label at one place: all but the last get a
 			// no-op jump of their own.
 			for _, l := range e.pending[:len(e.pending)-1] {
-				e.insns = append(e.insns, asm.Ja.Label(e.pending[len(e.pending)-1]).WithSymbol(l))
+				e.add(asm.Ja.Label(e.pending[len(e.pending)-1]).WithSymbol(l))
 			}
 			in = in.WithSymbol(e.pending[len(e.pending)-1])
-			e.pending = nil
+			e.pending = e.pending[:0]
 		}
-		e.insns = append(e.insns, in)
+		e.add(in)
 	}
 }
 
@@ -57,6 +90,35 @@ const (
 // NULL).
 func (e *emitter) function(name string, k Kind, params ...param) {
 	e.mark(name)
+	fn := &btf.Func{Name: name, Linkage: btf.GlobalFunc, Type: funcProto(k, params)}
+	ins := asm.Mov.Reg(asm.R0, asm.R1)
+	if len(e.pending) > 0 {
+		for _, l := range e.pending[:len(e.pending)-1] {
+			e.add(asm.Ja.Label(e.pending[len(e.pending)-1]).WithSymbol(l))
+		}
+		ins = ins.WithSymbol(e.pending[len(e.pending)-1])
+		e.pending = e.pending[:0]
+	}
+	e.add(btf.WithFuncMetadata(ins, fn))
+}
+
+// funcProtos are the prototypes of generated functions, made once: a
+// generation of thousands of chain programs has thousands of functions
+// of a few prototypes.
+var funcProtos sync.Map // protoKey -> *btf.FuncProto
+
+type protoKey struct {
+	k      Kind
+	params string
+}
+
+// funcProto returns the BTF prototype of a function of the kind with
+// the parameters: it returns an int.
+func funcProto(k Kind, params []param) *btf.FuncProto {
+	key := protoKey{k, string(params)}
+	if fp, ok := funcProtos.Load(key); ok {
+		return fp.(*btf.FuncProto)
+	}
 	fp := &btf.FuncProto{Return: btfInt}
 	for i, p := range params {
 		var t btf.Type
@@ -70,16 +132,8 @@ func (e *emitter) function(name string, k Kind, params ...param) {
 		}
 		fp.Params = append(fp.Params, btf.FuncParam{Name: fmt.Sprintf("a%d", i), Type: t})
 	}
-	fn := &btf.Func{Name: name, Linkage: btf.GlobalFunc, Type: fp}
-	ins := asm.Mov.Reg(asm.R0, asm.R1)
-	if len(e.pending) > 0 {
-		for _, l := range e.pending[:len(e.pending)-1] {
-			e.insns = append(e.insns, asm.Ja.Label(e.pending[len(e.pending)-1]).WithSymbol(l))
-		}
-		ins = ins.WithSymbol(e.pending[len(e.pending)-1])
-		e.pending = nil
-	}
-	e.insns = append(e.insns, btf.WithFuncMetadata(ins, fn))
+	got, _ := funcProtos.LoadOrStore(key, fp)
+	return got.(*btf.FuncProto)
 }
 
 var (
@@ -107,9 +161,9 @@ func (e *emitter) ret(v int32) {
 
 // prune removes instructions no path reaches: the verifier refuses
 // unreachable code, and rules after an unconditional verdict (or functions
-// nothing calls) are such code.
+// nothing calls) are such code. It works in place.
 func prune(insns asm.Instructions) asm.Instructions {
-	at := map[string]int{}
+	at := make(map[string]int, len(insns)/4)
 	for i, ins := range insns {
 		if s := ins.Symbol(); s != "" {
 			at[s] = i
@@ -142,7 +196,7 @@ func prune(insns asm.Instructions) asm.Instructions {
 			i++
 		}
 	}
-	out := make(asm.Instructions, 0, len(insns))
+	out := insns[:0]
 	for i, ins := range insns {
 		if reached[i] {
 			out = append(out, ins)

@@ -3,6 +3,7 @@ package bpf
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/cilium/ebpf"
@@ -78,12 +79,12 @@ type ruleValue struct {
 	Target uint32
 }
 
-func (v ruleValue) bytes() []byte {
-	b := make([]byte, 12)
-	binary.NativeEndian.PutUint32(b, v.Rule)
-	binary.NativeEndian.PutUint32(b[4:], v.Kind)
-	binary.NativeEndian.PutUint32(b[8:], v.Target)
-	return b
+func (v ruleValue) bytes() []byte { return v.append(make([]byte, 0, 12)) }
+
+func (v ruleValue) append(b []byte) []byte {
+	b = binary.NativeEndian.AppendUint32(b, v.Rule)
+	b = binary.NativeEndian.AppendUint32(b, v.Kind)
+	return binary.NativeEndian.AppendUint32(b, v.Target)
 }
 
 // GenerationSpec is one generation of one family before loading: the
@@ -108,6 +109,12 @@ type GenerationSpec struct {
 type Batch struct {
 	Keys, Values []byte
 	Count        int
+}
+
+// grow makes room for n more entries of the key and value sizes.
+func (b *Batch) grow(n, key, value int) {
+	b.Keys = slices.Grow(b.Keys, n*key)
+	b.Values = slices.Grow(b.Values, n*value)
 }
 
 func (b *Batch) add(k, v []byte) {
@@ -161,6 +168,28 @@ func Generate(p *plan.Plan, kinds ...Kind) (*GenerationSpec, error) {
 	return &GenerationSpec{Family: p.Family, Plan: p, Kinds: kinds, Collection: g.spec, ErrorCounter: errSlot, Fill: g.fill}, nil
 }
 
+// chainsOf names the chains a program of the generation holds.
+func (g *GenerationSpec) chainsOf(prog string) []string {
+	var root *plan.Chain
+	found := false
+	for _, k := range g.Kinds {
+		found = found || prog == EntryProgram(k)
+		for _, c := range g.Plan.Chains {
+			if c.Program && prog == chainProgram(c.ID, k) {
+				root, found = c, true
+			}
+		}
+	}
+	if !found {
+		return nil
+	}
+	var names []string
+	for _, c := range g.Plan.Held(root) {
+		names = append(names, c.Name)
+	}
+	return names
+}
+
 // PacketMapSpec is the packet context map: one per-CPU entry.
 func PacketMapSpec() *ebpf.MapSpec {
 	return &ebpf.MapSpec{Name: mapPkt, Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: pktSize, MaxEntries: 1}
@@ -176,6 +205,9 @@ type gen struct {
 	hashKey, auxKey int
 	fill            map[string]Batch
 	bv              *bvState // bit-vector segments (bitvec.go)
+	// inlineCount: the program being built updates counters inline
+	// rather than by calling its counting function (see countFunc).
+	inlineCount bool
 }
 
 // Shared lookup maps of a generation: exact keys, prefixes, and the
@@ -210,28 +242,38 @@ func (g *gen) segmentMaps() error {
 	if 4+g.hashKey > maxKey {
 		return fmt.Errorf("a lookup key of %d bytes is longer than the %d the datapath builds", g.hashKey, maxKey-4)
 	}
-	var hash, aux Batch
-	var lpm []ebpf.MapKV
+	var hash, aux, lpm Batch
 	for _, s := range segs {
 		id := g.segID[s]
+		if s.Kind == plan.Hash {
+			hash.grow(len(s.Entries), 4+g.hashKey, 12)
+		} else {
+			lpm.grow(len(s.Entries), 8+fam.Bits()/8, 12)
+		}
 		for _, e := range s.Entries {
 			v := ruleValue{Rule: uint32(e.Rule.ID), Kind: uint32(e.Rule.Kind)}
 			if e.Rule.Kind == plan.ActJump || e.Rule.Kind == plan.ActGoto {
 				v.Target = uint32(e.Rule.Target)
 			}
 			if s.Kind == plan.LPM {
-				k := make([]byte, 8, 8+len(e.Key))
-				binary.NativeEndian.PutUint32(k, uint32(32+e.PrefixLen))
-				binary.BigEndian.PutUint32(k[4:], id)
-				lpm = append(lpm, ebpf.MapKV{Key: append(k, e.Key...), Value: v})
-				continue
+				lpm.Keys = binary.NativeEndian.AppendUint32(lpm.Keys, uint32(32+e.PrefixLen))
+				lpm.Keys = binary.BigEndian.AppendUint32(lpm.Keys, id)
+				lpm.Keys = append(lpm.Keys, e.Key...)
+			} else {
+				hash.Keys = g.appendEntryKey(hash.Keys, id, s, s.Key, e, g.hashKey)
 			}
-			hash.add(g.idKey(id, g.entryKey(s, s.Key, e), g.hashKey), v.bytes())
+			b := &hash
+			if s.Kind == plan.LPM {
+				b = &lpm
+			}
+			b.Values = v.append(b.Values)
+			b.Count++
 		}
 		if s.Kind == plan.Hash && len(s.PreKey) > 0 {
 			seen := map[string]bool{}
+			var k []byte
 			for _, e := range s.Entries {
-				k := g.idKey(id, g.entryKey(s, s.PreKey, e), g.auxKey)
+				k = g.appendEntryKey(k[:0], id, s, s.PreKey, e, g.auxKey)
 				if !seen[string(k)] {
 					seen[string(k)] = true
 					aux.add(k, []byte{1})
@@ -240,18 +282,32 @@ func (g *gen) segmentMaps() error {
 		}
 	}
 	g.spec.Maps[mapHash] = &ebpf.MapSpec{Name: mapHash, Type: ebpf.Hash, KeySize: uint32(4 + g.hashKey), ValueSize: 12, MaxEntries: uint32(max(1, hash.Count))}
-	g.spec.Maps[mapLPM] = &ebpf.MapSpec{Name: mapLPM, Type: ebpf.LPMTrie, Flags: 1 /* BPF_F_NO_PREALLOC, as LPM tries require */, KeySize: uint32(8 + fam.Bits()/8), ValueSize: 12, MaxEntries: uint32(max(1, len(lpm))), Contents: lpm}
+	g.spec.Maps[mapLPM] = &ebpf.MapSpec{Name: mapLPM, Type: ebpf.LPMTrie, Flags: 1 /* BPF_F_NO_PREALLOC, as LPM tries require */, KeySize: uint32(8 + fam.Bits()/8), ValueSize: 12, MaxEntries: uint32(max(1, lpm.Count))}
 	g.spec.Maps[mapPreKey] = &ebpf.MapSpec{Name: mapPreKey, Type: ebpf.Hash, KeySize: uint32(4 + g.auxKey), ValueSize: 1, MaxEntries: uint32(max(1, aux.Count))}
-	g.fill = map[string]Batch{mapHash: hash, mapPreKey: aux}
+	// batches, where Contents cost a system call per entry
+	g.fill = map[string]Batch{mapHash: hash, mapLPM: lpm, mapPreKey: aux}
 	return nil
 }
 
-// idKey prefixes a key with the segment ID and pads it to size.
-func (g *gen) idKey(id uint32, key []byte, size int) []byte {
-	k := make([]byte, 4+size)
-	binary.NativeEndian.PutUint32(k, id)
-	copy(k[4:], key)
-	return k
+// appendEntryKey appends the lookup key of an entry as the program builds
+// it: the segment ID, the wanted key fields as the packet context holds
+// them, zeros to size bytes after the ID.
+func (g *gen) appendEntryKey(b []byte, id uint32, s *plan.Segment, want []plan.Field, e plan.Entry, size int) []byte {
+	fam := g.p.Family
+	b = binary.NativeEndian.AppendUint32(b, id)
+	start := len(b)
+	off := 0
+	for _, f := range s.Key {
+		n := f.Size(fam)
+		if slices.Contains(want, f) {
+			b = appendKeyBytes(b, f, e.Key[off:off+n])
+		}
+		off += n
+	}
+	for len(b)-start < size {
+		b = append(b, 0)
+	}
+	return b
 }
 
 // fieldSize is a field's size in the packet context for the family
@@ -273,32 +329,16 @@ func fieldsSize(fs []plan.Field, fam translator.Family) int {
 
 func keySize(s *plan.Segment, fam translator.Family) int { return fieldsSize(s.Key, fam) }
 
-// entryKey converts the given key fields of an entry to the bytes the
-// program builds from the packet context.
-func (g *gen) entryKey(s *plan.Segment, want []plan.Field, e plan.Entry) []byte {
-	fam := g.p.Family
-	wanted := map[plan.Field]bool{}
-	for _, f := range want {
-		wanted[f] = true
-	}
-	var k []byte
-	off := 0
-	for _, f := range s.Key {
-		n := f.Size(fam)
-		if wanted[f] {
-			k = append(k, keyBytes(f, e.Key[off:off+n])...)
-		}
-		off += n
-	}
-	return k
-}
-
 // program builds the entry program (root nil) or the program of one chain.
 func (g *gen) program(k Kind, root *plan.Chain) (*ebpf.ProgramSpec, error) {
 	e := &emitter{}
-	var roots []*plan.Chain
+	// The chains the program holds as functions, and the programs their
+	// jumps enter: through a stub each, or the one the lookup names.
+	order := g.p.Held(root)
+	g.inlineCount = countSites(order) <= maxInlineCounts
 	name := EntryProgram(k)
 	if root == nil {
+		var roots []*plan.Chain
 		for _, h := range []translator.Hook{translator.Input, translator.Forward, translator.Output, translator.PreRouting, translator.PostRouting} {
 			if id, ok := g.p.Entry[h]; ok {
 				roots = append(roots, g.p.Chains[id])
@@ -307,42 +347,23 @@ func (g *gen) program(k Kind, root *plan.Chain) (*ebpf.ProgramSpec, error) {
 		g.entryMain(e, k, roots)
 	} else {
 		name = chainProgram(root.ID, k)
-		roots = []*plan.Chain{root}
 		g.chainMain(e, k, root)
 	}
-	// The chains the program holds as functions: its roots and, through
-	// jumps, every chain that is not a program of its own.
-	in := map[int]bool{}
-	var order []*plan.Chain
 	stubs := map[int]bool{}
 	dyn := false
-	var visit func(c *plan.Chain)
-	visit = func(c *plan.Chain) {
-		if in[c.ID] {
-			return
-		}
-		in[c.ID] = true
-		order = append(order, c)
+	for _, c := range order {
 		for _, s := range c.Segments {
 			for _, r := range s.Rules {
 				if r.Kind != plan.ActJump && r.Kind != plan.ActGoto {
 					continue
 				}
 				if s.Kind == plan.Hash || s.Kind == plan.LPM {
-					dyn = true // the jump's target comes from the lookup
-					continue
-				}
-				callee := g.p.Chains[r.Target]
-				if callee.Program {
-					stubs[callee.ID] = true
-				} else {
-					visit(callee)
+					dyn = true
+				} else if g.p.Chains[r.Target].Program {
+					stubs[r.Target] = true
 				}
 			}
 		}
-	}
-	for _, r := range roots {
-		visit(r)
 	}
 	for _, c := range order {
 		if err := g.chainFunc(e, k, c); err != nil {
@@ -363,6 +384,9 @@ func (g *gen) program(k Kind, root *plan.Chain) (*ebpf.ProgramSpec, error) {
 		)
 		e.ret(verdictError)
 	}
+	if !g.inlineCount {
+		g.countFunction(e, k)
+	}
 	if dyn {
 		e.function("stubdyn", k, paramCtx, paramPkt, paramSlot)
 		e.emit(
@@ -371,7 +395,7 @@ func (g *gen) program(k Kind, root *plan.Chain) (*ebpf.ProgramSpec, error) {
 		)
 		e.ret(verdictError)
 	}
-	return &ebpf.ProgramSpec{Name: name, Type: k.progType(), License: "GPL", Instructions: prune(e.insns)}, nil
+	return &ebpf.ProgramSpec{Name: name, Type: k.progType(), License: "GPL", Instructions: prune(e.instructions())}, nil
 }
 
 func funcName(c *plan.Chain) string { return fmt.Sprintf("c%d", c.ID) }
@@ -469,18 +493,72 @@ func (g *gen) chainMain(e *emitter, k Kind, c *plan.Chain) {
 	)
 }
 
-// count adds the packet to a constant counter slot.
-func (g *gen) count(e *emitter, slot int) {
-	e.emit(asm.StoreImm(asm.R10, stackCounterKey, int64(slot), asm.Word))
-	g.countAt(e)
+// countFunc names the counting function: (packet context, slot) adds the
+// packet to the slot's per-CPU packet and byte counts. The verifier
+// inlines every lookup of an array map, moving the whole program for each
+// (Linux 6.18, bpf_patch_insn_data): a program with a counter update per
+// rule inline is quadratic to load. Past maxInlineCounts updates a
+// program calls the function instead, which costs a packet a call and
+// return per rule it counts (about 8 ns on the AMD EPYC measured, where
+// returns pay for speculation mitigations).
+const countFunc = "count"
+
+// maxInlineCounts is the most counter updates a program has inline (a
+// variable for tests).
+var maxInlineCounts = 256
+
+// countSites bounds the counter updates of a program that holds the
+// chains: one per linear rule, per lookup and bit-vector segment, and per
+// built-in chain's policy, and the failed-tail-call slot.
+func countSites(held []*plan.Chain) int {
+	n := 1
+	for _, c := range held {
+		if c.Builtin {
+			n++
+		}
+		for _, s := range c.Segments {
+			if s.Kind == plan.Linear {
+				n += len(s.Rules)
+			} else {
+				n++
+			}
+		}
+	}
+	return n
 }
 
-// countReg adds the packet to the counter slot held in reg (not r1-r5).
+// count adds the packet to a constant counter slot. It clobbers r0-r5.
+func (g *gen) count(e *emitter, slot int) {
+	if g.inlineCount {
+		e.emit(asm.StoreImm(asm.R10, stackCounterKey, int64(slot), asm.Word))
+		g.countAt(e)
+		return
+	}
+	e.emit(asm.Mov.Reg(asm.R1, asm.R7), asm.Mov.Imm(asm.R2, int32(slot)), asm.Call.Label(countFunc))
+}
+
+// countReg adds the packet to the counter slot held in reg (not r1 or r2).
 func (g *gen) countReg(e *emitter, reg asm.Register) {
 	e.emit(asm.StoreMem(asm.R10, stackCounterKey, reg, asm.Word))
-	g.countAt(e)
+	g.countStacked(e)
 }
 
+// countStacked adds the packet to the counter slot stored at
+// stackCounterKey.
+func (g *gen) countStacked(e *emitter) {
+	if g.inlineCount {
+		g.countAt(e)
+		return
+	}
+	e.emit(
+		asm.Mov.Reg(asm.R1, asm.R7),
+		asm.LoadMem(asm.R2, asm.R10, stackCounterKey, asm.Word),
+		asm.Call.Label(countFunc),
+	)
+}
+
+// countAt adds the packet to the counter slot stored at stackCounterKey,
+// inline; r7 is the packet context.
 func (g *gen) countAt(e *emitter) {
 	skip := e.newLabel("nocnt")
 	e.emit(
@@ -498,4 +576,19 @@ func (g *gen) countAt(e *emitter) {
 		asm.StoreMem(asm.R0, 8, asm.R1, asm.DWord),
 	)
 	e.mark(skip)
+}
+
+// countFunction emits the counting function (see countFunc): the
+// inline update, with the packet context in r7 as there.
+func (g *gen) countFunction(e *emitter, k Kind) {
+	e.function(countFunc, k, paramPkt, paramSlot)
+	done := e.newLabel("cnt")
+	e.emit(
+		asm.JEq.Imm(asm.R1, 0, done),
+		asm.Mov.Reg(asm.R7, asm.R1),
+		asm.StoreMem(asm.R10, stackCounterKey, asm.R2, asm.Word),
+	)
+	g.countAt(e)
+	e.mark(done)
+	e.ret(0)
 }

@@ -461,7 +461,7 @@ func HookProgram(h HookSpec) *ebpf.ProgramSpec {
 	// No generation for the family: the packet passes.
 	e.mark(passLabel)
 	pass()
-	return &ebpf.ProgramSpec{Name: h.Name(), Type: k.progType(), License: "GPL", Instructions: prune(e.insns)}
+	return &ebpf.ProgramSpec{Name: h.Name(), Type: k.progType(), License: "GPL", Instructions: prune(e.instructions())}
 }
 
 // lookupPktHook puts the packet context in r7, or passes the packet.

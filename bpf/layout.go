@@ -80,6 +80,10 @@ const (
 	verdictAccept   = 1
 	verdictDrop     = 2
 	verdictError    = 3 // a tail call failed: the packet is dropped
+	// verdictReturn is returned by a block of a chain (plan.Segment.Block)
+	// when the chain ends without a verdict: RETURN, or a goto whose
+	// target returned. The chain's function returns verdictContinue.
+	verdictReturn = 4
 )
 
 // Action codes of the program types.
@@ -92,29 +96,23 @@ const (
 	xdpPass     = 2
 )
 
-// keyBytes converts a plan value (big-endian, the plan field's size) to
-// its bytes in the packet context, which is how lookup keys are built.
-func keyBytes(f plan.Field, v []byte) []byte {
+// appendKeyBytes appends a plan value (big-endian, the plan field's size)
+// as its bytes in the packet context, which is how lookup keys are built.
+func appendKeyBytes(b []byte, f plan.Field, v []byte) []byte {
 	fd := fields[f]
 	if !fd.numeric {
-		return append([]byte(nil), v...)
+		return append(b, v...)
 	}
-	var x uint64
-	for _, b := range v {
-		x = x<<8 | uint64(b)
-	}
-	out := make([]byte, fd.size)
+	x := uintOf(v)
 	switch fd.size {
 	case 1:
-		out[0] = byte(x)
+		return append(b, byte(x))
 	case 2:
-		binary.NativeEndian.PutUint16(out, uint16(x))
+		return binary.NativeEndian.AppendUint16(b, uint16(x))
 	case 4:
-		binary.NativeEndian.PutUint32(out, uint32(x))
-	case 8:
-		binary.NativeEndian.PutUint64(out, x)
+		return binary.NativeEndian.AppendUint32(b, uint32(x))
 	}
-	return out
+	return binary.NativeEndian.AppendUint64(b, x)
 }
 
 // uintOf returns a big-endian plan value as a number.

@@ -68,7 +68,7 @@ func NewDatapath(kinds ...Kind) (*Datapath, error) {
 		}})
 		if err != nil {
 			d.Close()
-			return nil, fmt.Errorf("hook program %s: %w", h.Name(), verifierDetail(err))
+			return nil, fmt.Errorf("hook program %s: %w", h.Name(), explain(spec, err, func(string) []string { return nil }, nil))
 		}
 		d.Hooks[h] = coll.DetachProgram(h.Name())
 		coll.Close()
@@ -104,11 +104,10 @@ func (g *Generation) Close() { g.Coll.Close() }
 // Load loads a generation: every map created and filled, every program
 // verified, the program arrays filled. Nothing in force changes.
 func (d *Datapath) Load(spec *GenerationSpec) (*Generation, error) {
-	coll, err := ebpf.NewCollectionWithOptions(spec.Collection, ebpf.CollectionOptions{
-		MapReplacements: map[string]*ebpf.Map{mapPkt: d.Pkt},
-	})
+	replace := map[string]*ebpf.Map{mapPkt: d.Pkt}
+	coll, err := ebpf.NewCollectionWithOptions(spec.Collection, ebpf.CollectionOptions{MapReplacements: replace})
 	if err != nil {
-		return nil, verifierDetail(err)
+		return nil, explain(spec.Collection, err, spec.chainsOf, replace)
 	}
 	for name, b := range spec.Fill {
 		if b.Count == 0 {
@@ -123,15 +122,6 @@ func (d *Datapath) Load(spec *GenerationSpec) (*Generation, error) {
 		}
 	}
 	return &Generation{Spec: spec, Coll: coll}, nil
-}
-
-// verifierDetail adds the verifier's log to an error that has one.
-func verifierDetail(err error) error {
-	var ve *ebpf.VerifierError
-	if errors.As(err, &ve) {
-		return fmt.Errorf("%w\n%+v", err, ve)
-	}
-	return err
 }
 
 // familySlot is a family's slot in the root program arrays.

@@ -205,6 +205,7 @@ func TestProgramsAgreeWithEvaluator(t *testing.T) {
 	}
 	cases, hot, lookups, compiled, tooDeep := 0, 0, 0, 0, 0
 	bvSegs, multiChunk, viaBV, hotBV, resumed := 0, 0, 0, 0, 0
+	blocked, viaBlock, blockEnds := 0, 0, map[plan.ActionKind]int{}
 	sizes := []int{1, 5, 20, 60, 200, 1000, 5000}
 	for seed := int64(0); seed < int64(rulesets); seed++ {
 		fam := translator.IPv4
@@ -222,7 +223,12 @@ func TestProgramsAgreeWithEvaluator(t *testing.T) {
 			t.Fatalf("seed %d: %v", seed, err)
 		}
 		opts := plan.Options{}
-		if seed%4 == 3 {
+		switch seed % 4 {
+		case 1:
+			// small blocks: chains cut into functions of their own, with
+			// jumps, RETURN and goto inside blocks, and the depth they add
+			opts = plan.Options{BlockTests: 1 + int(seed/4)%12}
+		case 3:
 			// small chunks and runs: the multi-chunk paths on small rulesets
 			opts = plan.Options{BVMinRun: 8, BVChunk: 64}
 		}
@@ -238,8 +244,15 @@ func TestProgramsAgreeWithEvaluator(t *testing.T) {
 		}
 		compiled++
 		inBV := map[int]bool{}
+		inBlock := map[int]bool{}
 		for _, c := range p.Chains {
+			if c.Blocks() > 0 {
+				blocked++
+			}
 			for _, s := range c.Segments {
+				for _, r := range s.Rules {
+					inBlock[r.ID] = s.Block > 0
+				}
 				if s.Kind != plan.BitVector {
 					continue
 				}
@@ -252,6 +265,9 @@ func TestProgramsAgreeWithEvaluator(t *testing.T) {
 				}
 			}
 		}
+		// every other ruleset counts through the counting function, as
+		// programs with many rules do
+		bpf.SetMaxInlineCounts(t, []int{256, 0}[seed/4%2])
 		spec, err := bpf.Generate(p, bpf.TC)
 		if err != nil {
 			t.Fatalf("seed %d: %v", seed, err)
@@ -312,6 +328,12 @@ func TestProgramsAgreeWithEvaluator(t *testing.T) {
 					n++
 				}
 			}
+			for _, c := range judged.Counters {
+				if c < len(p.Rules) && inBlock[c] {
+					viaBlock++
+					blockEnds[p.Rules[c].Kind]++
+				}
+			}
 			if n > 0 {
 				viaBV++
 			}
@@ -326,8 +348,14 @@ func TestProgramsAgreeWithEvaluator(t *testing.T) {
 	}
 	t.Logf("%d packet cases on %d rulesets agree (%d hot drops, %d decided through lookups); %d rulesets refused as nesting too deep", cases, compiled, hot, lookups, tooDeep)
 	t.Logf("bit-vectors: %d segments (%d of several chunks); %d packets matched through them, %d more than one rule, %d hot drops", bvSegs, multiChunk, viaBV, resumed, hotBV)
+	t.Logf("blocks: %d chains cut into blocks; %d rules matched inside blocks, by action %v", blocked, viaBlock, blockEnds)
 	if bvSegs == 0 || multiChunk == 0 || viaBV == 0 || resumed == 0 || hotBV == 0 {
 		t.Error("the cases no longer exercise bit-vector segments: chunks, matches, resumes and hot drops")
+	}
+	for _, k := range []plan.ActionKind{plan.ActContinue, plan.ActAccept, plan.ActDrop, plan.ActReturn, plan.ActJump, plan.ActGoto} {
+		if blockEnds[k] == 0 && !testing.Short() { // a few rulesets meet only some
+			t.Errorf("no packet matched a rule with action %s inside a block", k)
+		}
 	}
 	if compiled < rulesets*9/10 {
 		t.Errorf("only %d of %d rulesets compiled", compiled, rulesets)

@@ -110,6 +110,10 @@ type BVKey struct {
 	// index BVSearch.HotFire.
 	HotFields int
 	Pre       PreMode
+	// up is, per prefix of an address key, the index of the longest
+	// other prefix containing it, -1 for none: the nesting every chunk's
+	// tables follow, computed once.
+	up []int32
 }
 
 // IsAddr reports whether the key is an address key.
@@ -186,6 +190,8 @@ type bvTest struct {
 	addr   []byte
 	plen   int
 	ranges [][2]uint32 // sorted, disjoint, not adjacent
+	// prefix indexes the address key's Prefixes (set by buildBitVector)
+	prefix int32
 }
 
 // holds evaluates a numeric test on a value.
@@ -455,6 +461,25 @@ func (a BVPrefix) contains(b BVPrefix) bool {
 
 func prefixKey(addr []byte, n int) string { return string(addr) + string(rune(n)) }
 
+// nesting returns, for prefixes in address order (each after those that
+// contain it), the index of the longest other prefix containing each, -1
+// for none.
+func nesting(ps []BVPrefix) []int32 {
+	up := make([]int32, len(ps))
+	stack := make([]int32, 0, 32)
+	for i, p := range ps {
+		for len(stack) > 0 && !ps[stack[len(stack)-1]].contains(p) {
+			stack = stack[:len(stack)-1]
+		}
+		up[i] = -1
+		if len(stack) > 0 {
+			up[i] = stack[len(stack)-1]
+		}
+		stack = append(stack, int32(i))
+	}
+	return up
+}
+
 // buildBitVector builds the classifier of a run of rules.
 func buildBitVector(rules []*Rule, low []*bvRule, fam translator.Family, chunk int) *BVSearch {
 	bv := &BVSearch{Hot: -1}
@@ -468,13 +493,17 @@ func buildBitVector(rules []*Rule, low []*bvRule, fam translator.Family, chunk i
 	var addrKeys []*BVKey
 	bounds := map[Field][]uint32{}
 	for _, f := range []Field{FieldSrc, FieldDst} {
-		seen := map[string]bool{}
+		seen := map[string]int32{}
 		var ps []BVPrefix
 		for _, br := range low {
 			for i := range br.tests {
 				t := &br.tests[i]
-				if t.field == f && !seen[prefixKey(t.addr, t.plen)] {
-					seen[prefixKey(t.addr, t.plen)] = true
+				if t.field != f {
+					continue
+				}
+				k := prefixKey(t.addr, t.plen)
+				if _, ok := seen[k]; !ok {
+					seen[k] = int32(len(ps))
 					ps = append(ps, BVPrefix{Addr: t.addr, Len: t.plen})
 				}
 			}
@@ -482,8 +511,26 @@ func buildBitVector(rules []*Rule, low []*bvRule, fam translator.Family, chunk i
 		if len(ps) == 0 {
 			continue
 		}
-		sort.Slice(ps, func(i, j int) bool { return comparePrefix(ps[i], ps[j]) < 0 })
-		addrKeys = append(addrKeys, &BVKey{Fields: []Field{f}, Prefixes: ps, Classes: len(ps) + 1})
+		// sort, then tell each test its prefix's place
+		order := make([]int32, len(ps))
+		for i := range order {
+			order[i] = int32(i)
+		}
+		sort.Slice(order, func(i, j int) bool { return comparePrefix(ps[order[i]], ps[order[j]]) < 0 })
+		at := make([]int32, len(ps))
+		sorted := make([]BVPrefix, len(ps))
+		for i, o := range order {
+			at[o] = int32(i)
+			sorted[i] = ps[o]
+		}
+		for _, br := range low {
+			for i := range br.tests {
+				if t := &br.tests[i]; t.field == f {
+					t.prefix = at[seen[prefixKey(t.addr, t.plen)]]
+				}
+			}
+		}
+		addrKeys = append(addrKeys, &BVKey{Fields: []Field{f}, Prefixes: sorted, Classes: len(sorted) + 1, up: nesting(sorted)})
 	}
 	for _, br := range low {
 		if len(br.hot) > 0 {
@@ -625,10 +672,6 @@ func (bv *BVSearch) buildChunk(low []*bvRule, first int, local bool) *BVChunk {
 // each of the key's classes falls in.
 func addrTables(k *BVKey, low []*bvRule, words int, local bool) ([]uint32, BVTable, BVTable) {
 	f := k.Fields[0]
-	index := make(map[string]int, len(k.Prefixes))
-	for i, p := range k.Prefixes {
-		index[prefixKey(p.Addr, p.Len)] = i
-	}
 	// the tests on each prefix, and the rules that test none
 	type use struct {
 		rule      int
@@ -643,7 +686,7 @@ func addrTables(k *BVKey, low []*bvRule, words int, local bool) ([]uint32, BVTab
 		found := false
 		for i := range br.tests {
 			if t := &br.tests[i]; t.field == f {
-				p := index[prefixKey(t.addr, t.plen)]
+				p := int(t.prefix)
 				inChunk[p] = true
 				uses = append(uses, use{rule: r, inv: t.invert, pre: br.pre(t), prefixIdx: p})
 				found = true
@@ -672,28 +715,23 @@ func addrTables(k *BVKey, low []*bvRule, words int, local bool) ([]uint32, BVTab
 	if local {
 		loc = make([]uint32, len(k.Prefixes)+1)
 	}
-	type open struct {
-		p   BVPrefix
-		loc uint32
-	}
-	stack := make([]open, 0, 32)
-	for i, p := range k.Prefixes {
-		for len(stack) > 0 && !stack[len(stack)-1].p.contains(p) {
-			stack = stack[:len(stack)-1]
-		}
+	// each prefix's local class: its own, or that of the longest prefix
+	// containing it (which comes first)
+	class := make([]uint32, len(k.Prefixes))
+	for i := range k.Prefixes {
 		up := uint32(0)
-		if len(stack) > 0 {
-			up = stack[len(stack)-1].loc
+		if g := k.up[i]; g >= 0 {
+			up = class[g]
 		}
 		l := up
 		if localOf[i] != 0 {
 			l = localOf[i]
 			parent[l] = up
 		}
+		class[i] = l
 		if loc != nil {
 			loc[i+1] = l
 		}
-		stack = append(stack, open{p, l})
 	}
 	// per local class, the rules testing exactly its prefix
 	byLocal := make([][]use, n+1)
@@ -1083,11 +1121,16 @@ func (k *BVKey) describeClass(g int) string {
 	return strings.Join(parts, " ")
 }
 
-// bvRuns finds the runs of rules a bit-vector segment can take.
+// bvRuns finds the runs of rules a bit-vector segment can take. Rules are
+// lowered for it only as far as a run is asked for: a chain that hash or
+// LPM segments take whole needs none.
 type bvRuns struct {
-	low []*bvRule
-	// end[i] is the first rule at or after i the bit-vector cannot take.
-	end []int
+	rules []*Rule
+	fam   translator.Family
+	low   []*bvRule
+	// lowered[i]: low[i] is computed (nil: the bit-vector cannot take
+	// rule i)
+	lowered []bool
 	// yield[i] is the first rule at or after i that starts a run of one
 	// hash or LPM shape that is long, or that jumps: a lookup selects one
 	// jump, where each jump of a bit-vector counts against the tail-call
@@ -1097,16 +1140,11 @@ type bvRuns struct {
 	goOn []int
 }
 
-func newBVRuns(rules []*Rule, fam translator.Family, minRun int) *bvRuns {
+func newBVRuns(rules []*Rule, fam translator.Family, minRun int, sh shapes) *bvRuns {
 	n := len(rules)
-	b := &bvRuns{low: make([]*bvRule, n), end: make([]int, n+1), yield: make([]int, n+1), goOn: make([]int, n+1)}
+	b := &bvRuns{rules: rules, fam: fam, low: make([]*bvRule, n), lowered: make([]bool, n), yield: make([]int, n+1), goOn: make([]int, n+1)}
 	jumps := make([]int, n+1)
-	hash := make([]string, n)
-	lpm := make([]string, n)
 	for i, r := range rules {
-		b.low[i] = bvLower(r, fam)
-		hash[i] = shape(r.Tests, isKey)
-		lpm[i] = lpmShape(r)
 		b.goOn[i+1] = b.goOn[i]
 		if !r.Kind.Terminal() {
 			b.goOn[i+1]++
@@ -1116,27 +1154,23 @@ func newBVRuns(rules []*Rule, fam translator.Family, minRun int) *bvRuns {
 			jumps[i+1]++
 		}
 	}
-	b.end[n], b.yield[n] = n, n
+	b.yield[n] = n
 	hashLen, lpmLen := 0, 0
 	for i := n - 1; i >= 0; i-- {
-		b.end[i] = b.end[i+1]
-		if b.low[i] == nil {
-			b.end[i] = i
-		}
-		if i+1 < n && hash[i] == hash[i+1] {
+		if i+1 < n && sh.hash[i] == sh.hash[i+1] {
 			hashLen++
 		} else {
 			hashLen = 1
 		}
-		if i+1 < n && lpm[i] != "" && lpm[i] == lpm[i+1] {
+		if i+1 < n && sh.lpm[i] != 0 && sh.lpm[i] == sh.lpm[i+1] {
 			lpmLen++
 		} else {
 			lpmLen = 1
 		}
 		b.yield[i] = b.yield[i+1]
 		long := func(l int) bool { return l >= BVYield || l >= minRun && jumps[i+l] > jumps[i] }
-		startsHash := (i == 0 || hash[i-1] != hash[i]) && long(hashLen)
-		startsLPM := lpm[i] != "" && (i == 0 || lpm[i-1] != lpm[i]) && long(lpmLen)
+		startsHash := (i == 0 || sh.hash[i-1] != sh.hash[i]) && long(hashLen)
+		startsLPM := sh.lpm[i] != 0 && (i == 0 || sh.lpm[i-1] != sh.lpm[i]) && long(lpmLen)
 		if startsHash || startsLPM {
 			b.yield[i] = i
 		}
@@ -1144,12 +1178,41 @@ func newBVRuns(rules []*Rule, fam translator.Family, minRun int) *bvRuns {
 	return b
 }
 
+// lowAt returns rule i lowered for a bit-vector, nil if it cannot take it.
+func (b *bvRuns) lowAt(i int) *bvRule {
+	if !b.lowered[i] {
+		b.low[i], b.lowered[i] = bvLower(b.rules[i], b.fam), true
+	}
+	return b.low[i]
+}
+
+// lows returns rules i to j-1 lowered, all of which a bit-vector takes.
+func (b *bvRuns) lows(i, j int) []*bvRule {
+	for k := i; k < j; k++ {
+		b.lowAt(k)
+	}
+	return b.low[i:j]
+}
+
+// endAt returns the first rule from i on, before limit, the bit-vector
+// cannot take, or limit. Segmenting asks from where the last run ended,
+// and each rule is lowered once: the scans add up to about the chain.
+func (b *bvRuns) endAt(i, limit int) int {
+	for j := i; j < limit; j++ {
+		if b.lowAt(j) == nil {
+			return j
+		}
+	}
+	return limit
+}
+
 // length returns how many rules from i one bit-vector segment takes.
 func (b *bvRuns) length(i int) int {
-	if b.low[i] == nil {
+	if b.lowAt(i) == nil {
 		return 0
 	}
-	end := min(b.end[i], b.yield[i+1], i+BVMaxRun)
+	end := min(b.yield[i+1], i+BVMaxRun, len(b.rules))
+	end = b.endAt(i, end)
 	// at most BVMaxGoOn rules that go on
 	if b.goOn[end]-b.goOn[i] > BVMaxGoOn {
 		end = i + sort.Search(end-i, func(k int) bool { return b.goOn[i+k+1]-b.goOn[i] > BVMaxGoOn })
@@ -1201,6 +1264,10 @@ func (bv *BVSearch) print(w io.Writer, rules []*Rule) {
 			if k.Classes > bvPrintRows {
 				// the fields' classes, and the distinct bitmaps
 				for i, f := range k.Fields {
+					if k.IsAddr() {
+						fmt.Fprintf(w, "        %s classes from %d prefixes\n", f, len(k.Prefixes))
+						continue
+					}
 					var b []string
 					for _, x := range k.Bounds[i] {
 						b = append(b, fmt.Sprint(x))

@@ -175,3 +175,23 @@ func TestBitVectorHotDrops(t *testing.T) {
 		}
 	}
 }
+
+// TestPrintManyPrefixes prints a bit-vector whose address key has more
+// classes than Print lists one by one.
+func TestPrintManyPrefixes(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("*filter\n:INPUT ACCEPT [0:0]\n")
+	for i := 0; i < 60; i++ {
+		fmt.Fprintf(&b, "-A INPUT -s 10.%d.0.0/16 -p tcp --dport %d -j DROP\n", i, 1000+i)
+	}
+	b.WriteString("COMMIT\n")
+	p, err := plan.Build(restore(t, translator.IPv4, b.String()), "filter", plan.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	p.Print(&out)
+	if !strings.Contains(out.String(), "src classes from 60 prefixes") {
+		t.Errorf("the plan does not sum up the prefixes:\n%s", out.String())
+	}
+}

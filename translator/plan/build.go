@@ -23,6 +23,12 @@ type Options struct {
 	// BVChunk is how many rules of a bit-vector segment share bitmaps;
 	// zero means DefaultBVChunk. It is rounded up to a multiple of 64.
 	BVChunk int
+	// BlockTests bounds what one function of the datapath checks in a
+	// row, in tests of linear rules (roughly their comparisons; a lookup
+	// or bit-vector segment weighs a few); zero means DefaultBlockTests.
+	// A longer chain is cut into blocks of at most this weight, each a
+	// function of its own (see Segment.Block).
+	BlockTests int
 }
 
 // DefaultMinRun is the default MinRun.
@@ -32,6 +38,16 @@ const DefaultMinRun = 4
 // kernel allows 33 tail calls, and the hook program's call into the
 // generation takes one.
 const MaxTailCalls = 32
+
+// DefaultBlockTests is the default BlockTests. The verifier keeps a
+// branch of each comparison pending until it reaches the end of the
+// function and gives up past 8192 (Linux 6.18: "The sequence of 8193
+// jumps is too complex", as EFAULT), and its time on a function grows
+// with the square of its length (it recomputes the liveness of the
+// whole function at each branch it finishes). A packet pays a call and
+// return per block it passes, about 8 ns on the machine measured against
+// some 1 ns a rule: 1024 keeps that near 2% for rules of two tests.
+const DefaultBlockTests = 1024
 
 // Placement limits: a user chain with more than MaxFunctionRules linearly
 // tested rules runs as its own program, and functions nest at most
@@ -52,6 +68,9 @@ func Build(rs *translator.Ruleset, table string, opts Options) (*Plan, error) {
 	if opts.BVChunk == 0 {
 		opts.BVChunk = DefaultBVChunk
 	}
+	if opts.BlockTests <= 0 {
+		opts.BlockTests = DefaultBlockTests
+	}
 	opts.BVChunk = (opts.BVChunk + 63) &^ 63
 	t := rs.Table(table)
 	if t == nil {
@@ -61,8 +80,11 @@ func Build(rs *translator.Ruleset, table string, opts Options) (*Plan, error) {
 		}
 	}
 	p := &Plan{Family: rs.Family, Table: table, Entry: map[translator.Hook]int{}}
-	for _, c := range t.SortedChains() {
+	chains := t.SortedChains()
+	p.byName = make(map[string]*Chain, len(chains))
+	for _, c := range chains {
 		pc := &Chain{ID: len(p.Chains), Name: c.Name, Builtin: c.Builtin, Hook: c.Hook}
+		p.byName[c.Name] = pc
 		if c.Builtin {
 			pc.Policy = ActAccept
 			if c.Policy == translator.PolicyDrop {
@@ -72,10 +94,11 @@ func Build(rs *translator.Ruleset, table string, opts Options) (*Plan, error) {
 		}
 		p.Chains = append(p.Chains, pc)
 	}
-	for i, c := range t.SortedChains() {
+	var slab testSlab
+	for i, c := range chains {
 		pc := p.Chains[i]
 		for j, r := range c.Rules {
-			pr, err := p.lower(pc, j+1, r)
+			pr, err := p.lower(pc, j+1, r, &slab)
 			if err != nil {
 				return nil, &RuleError{Chain: c.Name, Index: j + 1, Line: r.Line, Err: err}
 			}
@@ -89,20 +112,23 @@ func Build(rs *translator.Ruleset, table string, opts Options) (*Plan, error) {
 			c.PolicyID = next
 			next++
 		}
-		c.Segments = segment(c.Rules, opts, p.Family)
+		c.Segments = cutBlocks(segment(c.Rules, opts, p.Family), opts.BlockTests)
 	}
 	if len(p.Ifaces) > 64 {
 		return nil, fmt.Errorf("the rules name %d interface patterns; the datapath handles 64", len(p.Ifaces))
 	}
 	p.place()
+	if err := p.fitFunctions(opts.BlockTests); err != nil {
+		return nil, err
+	}
 	if err := p.checkTailCalls(); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
-func (p *Plan) lower(c *Chain, index int, r *translator.Rule) (*Rule, error) {
-	tests, err := lowerRule(r, p.Family, &p.Ifaces)
+func (p *Plan) lower(c *Chain, index int, r *translator.Rule, slab *testSlab) (*Rule, error) {
+	tests, err := lowerRule(r, p.Family, &p.Ifaces, slab)
 	if err != nil {
 		return nil, err
 	}
@@ -194,10 +220,10 @@ func appendTest(b []byte, t Test) []byte {
 	return b
 }
 
-// shape describes a rule with the key tests (hash) or the prefix test
-// (LPM) blanked out: rules of one segment have one shape.
-func shape(tests []Test, blank func(Test) bool) string {
-	b := make([]byte, 0, 64)
+// appendShape appends a rule's shape: its tests with the key tests
+// (hash) or the prefix test (LPM) blanked out. Rules of one segment have
+// one shape.
+func appendShape(b []byte, tests []Test, blank func(Test) bool) []byte {
 	for _, t := range tests {
 		if blank(t) {
 			b = append(b, 0xff, byte(t.Field))
@@ -205,7 +231,48 @@ func shape(tests []Test, blank func(Test) bool) string {
 			b = appendTest(b, t)
 		}
 	}
-	return string(b)
+	return b
+}
+
+// shapes number the hash and LPM shapes of a chain's rules, computed
+// once: neighbours of equal shapes have equal numbers, so a run of rules
+// of one shape has one number. (Rules apart with equal shapes may have
+// different numbers: every use compares rules of one run, or asks
+// whether a run could reach a rule, which it cannot past another shape.)
+// An LPM shape of 0 is a rule without a single prefix test.
+type shapes struct {
+	hash, lpm []int32
+}
+
+func newShapes(rules []*Rule) shapes {
+	sh := shapes{hash: make([]int32, len(rules)), lpm: make([]int32, len(rules))}
+	isPrefix := func(t Test) bool { return prefixLen(t) >= 0 }
+	var hash, prevHash, lpm, prevLPM []byte
+	var hashID, lpmID int32
+	for i, r := range rules {
+		hash = appendShape(hash[:0], r.Tests, isKey)
+		if i == 0 || !bytes.Equal(hash, prevHash) {
+			hashID++
+		}
+		sh.hash[i] = hashID
+		hash, prevHash = prevHash, hash
+		n := 0
+		for _, t := range r.Tests {
+			if isPrefix(t) {
+				n++
+			}
+		}
+		if n != 1 {
+			continue
+		}
+		lpm = appendShape(lpm[:0], r.Tests, isPrefix)
+		if i == 0 || sh.lpm[i-1] == 0 || !bytes.Equal(lpm, prevLPM) {
+			lpmID++
+		}
+		sh.lpm[i] = lpmID
+		lpm, prevLPM = prevLPM, lpm
+	}
+	return sh
 }
 
 func segment(rules []*Rule, opts Options, fam translator.Family) []*Segment {
@@ -217,48 +284,53 @@ func segment(rules []*Rule, opts Options, fam translator.Family) []*Segment {
 			linear = nil
 		}
 	}
+	var sh shapes
 	var bvs *bvRuns
-	if !opts.LinearOnly && !opts.NoBitVector {
-		bvs = newBVRuns(rules, fam, opts.MinRun)
+	if !opts.LinearOnly {
+		sh = newShapes(rules)
+		if !opts.NoBitVector {
+			bvs = newBVRuns(rules, fam, opts.MinRun, sh)
+		}
 	}
 	for i := 0; i < len(rules); {
+		var h, l *Segment
+		if !opts.LinearOnly {
+			h = hashRun(rules[i:], sh.hash[i:])
+			// An LPM run can only be longer than a hash run that stops at
+			// a rule of the same LPM shape.
+			if h == nil || len(h.Rules) < opts.MinRun || i+len(h.Rules) < len(rules) && sh.lpm[i] != 0 && sh.lpm[i] == sh.lpm[i+len(h.Rules)] {
+				l = lpmRun(rules[i:], sh.lpm[i:])
+			}
+		}
 		if bvs != nil {
-			if n := bvs.length(i); n >= opts.BVMinRun {
-				// Prefer the bit-vector unless a hash or LPM run covers
-				// most of it, or is long enough to stand alone.
-				best, jumps := 0, false
-				for _, s := range []*Segment{hashRun(rules[i:]), lpmRun(rules[i:])} {
-					if s != nil && len(s.Rules) > best {
-						best = len(s.Rules)
-						jumps = false
-						for _, r := range s.Rules {
-							jumps = jumps || r.Kind == ActJump || r.Kind == ActGoto
-						}
+			// Prefer the bit-vector unless a hash or LPM run covers most
+			// of it, or is long enough to stand alone: its length matters
+			// only then.
+			best, jumps := 0, false
+			for _, s := range []*Segment{h, l} {
+				if s != nil && len(s.Rules) > best {
+					best = len(s.Rules)
+					jumps = false
+					for _, r := range s.Rules {
+						jumps = jumps || r.Kind == ActJump || r.Kind == ActGoto
 					}
 				}
-				if best < opts.MinRun || best < BVYield && best < n/2 && !jumps {
+			}
+			if best < opts.MinRun || best < BVYield && !jumps {
+				if n := bvs.length(i); n >= opts.BVMinRun && (best < opts.MinRun || best < n/2) {
 					flush()
-					segs = append(segs, &Segment{Kind: BitVector, Rules: rules[i : i+n], BV: buildBitVector(rules[i:i+n], bvs.low[i:i+n], fam, opts.BVChunk)})
+					segs = append(segs, &Segment{Kind: BitVector, Rules: rules[i : i+n], BV: buildBitVector(rules[i:i+n], bvs.lows(i, i+n), fam, opts.BVChunk)})
 					i += n
 					continue
 				}
 			}
 		}
 		var best *Segment
-		if !opts.LinearOnly {
-			h := hashRun(rules[i:])
-			var l *Segment
-			// An LPM run can only be longer than a hash run that stops at
-			// a rule of the same LPM shape.
-			if h == nil || len(h.Rules) < opts.MinRun || i+len(h.Rules) < len(rules) && lpmShape(rules[i]) != "" && lpmShape(rules[i]) == lpmShape(rules[i+len(h.Rules)]) {
-				l = lpmRun(rules[i:])
-			}
-			switch {
-			case h != nil && (l == nil || len(h.Rules) >= len(l.Rules)):
-				best = h
-			case l != nil:
-				best = l
-			}
+		switch {
+		case h != nil && (l == nil || len(h.Rules) >= len(l.Rules)):
+			best = h
+		case l != nil:
+			best = l
 		}
 		if best == nil || len(best.Rules) < opts.MinRun {
 			linear = append(linear, rules[i])
@@ -287,11 +359,11 @@ func hotDropSpan(tests []Test) (first, last int) {
 	return first, last
 }
 
-// hashRun returns the longest hash segment starting at rules[0], or nil.
-func hashRun(rules []*Rule) *Segment {
-	sh := shape(rules[0].Tests, isKey)
+// hashRun returns the longest hash segment starting at rules[0], or nil;
+// sh are the rules' hash shapes.
+func hashRun(rules []*Rule, sh []int32) *Segment {
 	n := 1
-	for n < len(rules) && shape(rules[n].Tests, isKey) == sh {
+	for n < len(rules) && sh[n] == sh[0] {
 		n++
 	}
 	run := rules[:n]
@@ -356,21 +428,6 @@ func hashRun(rules []*Rule) *Segment {
 	return seg
 }
 
-// lpmShape is the shape of a rule with its one prefix test blanked out,
-// or "" when it has no single prefix test.
-func lpmShape(r *Rule) string {
-	n := 0
-	for _, t := range r.Tests {
-		if prefixLen(t) >= 0 {
-			n++
-		}
-	}
-	if n != 1 {
-		return ""
-	}
-	return shape(r.Tests, func(t Test) bool { return prefixLen(t) >= 0 })
-}
-
 // lpmPrefix is one rule's prefix in an LPM run.
 type lpmPrefix struct {
 	value []byte
@@ -379,10 +436,10 @@ type lpmPrefix struct {
 	rule  *Rule
 }
 
-// lpmRun returns the longest LPM segment starting at rules[0], or nil.
-func lpmRun(rules []*Rule) *Segment {
-	sh := lpmShape(rules[0])
-	if sh == "" {
+// lpmRun returns the longest LPM segment starting at rules[0], or nil;
+// sh are the rules' LPM shapes.
+func lpmRun(rules []*Rule, sh []int32) *Segment {
+	if sh[0] == 0 {
 		return nil
 	}
 	pos := 0
@@ -394,7 +451,7 @@ func lpmRun(rules []*Rule) *Segment {
 	field := rules[0].Tests[pos].Field
 	var cands []lpmPrefix
 	for i, r := range rules {
-		if i > 0 && lpmShape(r) != sh {
+		if i > 0 && sh[i] != sh[0] {
 			break
 		}
 		t := r.Tests[pos]
@@ -537,7 +594,9 @@ func (p *Plan) place() {
 		}
 	}
 	// Functions called from functions nest; past the depth limit the
-	// callee becomes a program, which starts its own frames.
+	// callee becomes a program, which starts its own frames. A block is a
+	// function between its chain's and the chains its rules call, and a
+	// chain with blocks needs the frame below its own for them.
 	// A chain reached again at the same depth marks nothing new (marks
 	// are only ever added): without the memo, chains that jump to the same
 	// chains by several rules are walked once per path, exponentially.
@@ -550,21 +609,31 @@ func (p *Plan) place() {
 			return
 		}
 		seen[k] = true
-		for _, r := range c.Rules {
-			if r.Kind != ActJump && r.Kind != ActGoto {
-				continue
+		for _, s := range c.Segments {
+			at := depth
+			if s.Block > 0 {
+				at++
 			}
-			callee := p.Chains[r.Target]
-			if callee.Program {
-				visit(callee, 1)
-				continue
+			for _, r := range s.Rules {
+				if r.Kind != ActJump && r.Kind != ActGoto {
+					continue
+				}
+				callee := p.Chains[r.Target]
+				if callee.Program {
+					visit(callee, 1)
+					continue
+				}
+				need := at + 1
+				if callee.Blocks() > 0 {
+					need++
+				}
+				if need > MaxFunctionDepth {
+					callee.Program = true
+					visit(callee, 1)
+					continue
+				}
+				visit(callee, at+1)
 			}
-			if depth+1 > MaxFunctionDepth {
-				callee.Program = true
-				visit(callee, 1)
-				continue
-			}
-			visit(callee, depth+1)
 		}
 	}
 	for _, c := range p.Chains {

@@ -146,7 +146,7 @@ var builders = sync.Pool{New: func() any { return &Builder{tests: make([]Test, 0
 
 // lowerRule lowers the header and matches of a rule, in the order
 // ip_packet_match and the match loop of ipt_do_table evaluate them.
-func lowerRule(r *translator.Rule, fam translator.Family, ifaces *[]string) ([]Test, error) {
+func lowerRule(r *translator.Rule, fam translator.Family, ifaces *[]string, slab *testSlab) ([]Test, error) {
 	b := builders.Get().(*Builder)
 	b.Family, b.match, b.ifaces = fam, "", ifaces
 	defer func() {
@@ -194,7 +194,22 @@ func lowerRule(r *translator.Rule, fam translator.Family, ifaces *[]string) ([]T
 	}
 	// the scratch list goes back to the pool: the rule gets a copy of
 	// its exact size
-	tests := make([]Test, len(b.tests))
+	tests := slab.take(len(b.tests))
 	copy(tests, b.tests)
 	return tests, nil
+}
+
+// testSlab hands out the tests of rules from allocations of many rules'
+// worth: a test is some 150 bytes, and a rule's own allocation was most
+// of lowering's time.
+type testSlab []Test
+
+// take returns n tests; appending to them cannot reach their neighbours.
+func (s *testSlab) take(n int) []Test {
+	if len(*s)+n > cap(*s) {
+		*s = make([]Test, 0, max(512, n))
+	}
+	i := len(*s)
+	*s = (*s)[:i+n]
+	return (*s)[i : i+n : i+n]
 }

@@ -206,6 +206,10 @@ type Segment struct {
 	PreKey []Field
 	// BV is the classifier of a BitVector segment.
 	BV *BVSearch
+	// Block numbers, from 1, the function of its own the segment runs in
+	// when its chain is too long for one (see Options.BlockTests); 0: the
+	// chain's function. The chain's function calls its blocks in order.
+	Block int
 }
 
 // Entry is one key of a Hash or LPM segment and the rule it selects.
@@ -247,10 +251,15 @@ type Plan struct {
 	Ifaces []string
 	// Entry is the chain ID of each hook's built-in chain.
 	Entry map[translator.Hook]int
+	// byName indexes Chains by name: a ruleset may jump to thousands.
+	byName map[string]*Chain
 }
 
 // ChainByName returns the named chain, or nil.
 func (p *Plan) ChainByName(name string) *Chain {
+	if p.byName != nil {
+		return p.byName[name]
+	}
 	for _, c := range p.Chains {
 		if c.Name == name {
 			return c
@@ -278,6 +287,10 @@ var ErrNotInDatapath = errors.New("not yet supported in the datapath")
 // ErrTooDeep is wrapped by the error for a ruleset whose chains nest
 // deeper than the kernel's tail-call limit lets the datapath follow.
 var ErrTooDeep = errors.New("too many chains in a row")
+
+// ErrTooLarge is wrapped by the error for a ruleset one of whose programs
+// would need more of something than the kernel allows a program.
+var ErrTooLarge = errors.New("too large for one BPF program")
 
 // RuleError names the rule a plan could not be built for.
 type RuleError struct {

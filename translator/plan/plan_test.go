@@ -94,7 +94,7 @@ func TestJudgeAgreesWithEvaluator(t *testing.T) {
 		size := []int{1, 5, 20, 60, 200}[seed%5]
 		text := g.Ruleset(size)
 		rs := restore(t, fam, text)
-		for _, opts := range []plan.Options{{}, {LinearOnly: true}, {MinRun: 2}, {BVMinRun: 6, BVChunk: 64}} {
+		for _, opts := range []plan.Options{{}, {LinearOnly: true}, {MinRun: 2}, {BVMinRun: 6, BVChunk: 64}, {BlockTests: 5}} {
 			p, err := plan.Build(rs, "filter", opts)
 			if errors.Is(err, plan.ErrTooDeep) {
 				// jumps that could exceed the tail-call limit: refused
@@ -164,6 +164,63 @@ func TestJudgeAgreesWithEvaluator(t *testing.T) {
 	}
 	if kinds[plan.Hash] == 0 || kinds[plan.LPM] == 0 || kinds[plan.BitVector] == 0 || hot == 0 || viaLookup == 0 || viaBV == 0 || hotBV == 0 || resumed == 0 {
 		t.Error("the random rulesets and packets no longer exercise lookups, bit-vectors and hot drops")
+	}
+}
+
+// TestBlocks cuts chains into blocks: each block weighs at most the
+// limit (or holds one rule or lookup that weighs more), the segments keep
+// the chain's rules in order, and a chain within the limit keeps its
+// segments.
+func TestBlocks(t *testing.T) {
+	rule := func(i int) string {
+		return fmt.Sprintf("-A INPUT -i eth%d -j DROP\n", i)
+	}
+	hashRun := func(from, n int) string {
+		var b strings.Builder
+		for i := 0; i < n; i++ {
+			fmt.Fprintf(&b, "-A INPUT -s 10.0.%d.%d -j ACCEPT\n", from/256, from%256+i)
+		}
+		return b.String()
+	}
+	for _, tc := range []struct {
+		name  string
+		rules string
+		limit int
+		want  string // per segment: kind initial, rules, block
+	}{
+		// a rule of one test weighs 2, a lookup 8
+		{"within", rule(1) + rule(2) + rule(3), 6, "l3/0"},
+		{"split", rule(1) + rule(2) + rule(3) + rule(4) + rule(5), 4, "l2/1 l2/2 l1/3"},
+		{"lookup fills", rule(1) + hashRun(0, 6) + rule(2) + rule(3), 10, "l1/1 h6/1 l2/2"},
+		{"lookup opens", rule(1) + rule(2) + hashRun(0, 6) + rule(3), 10, "l2/1 h6/2 l1/2"},
+		{"lookups", hashRun(0, 6) + rule(1) + hashRun(512, 6), 2, "h6/1 l1/2 h6/3"},
+		{"heavy rule", rule(1) + "-A INPUT -p tcp -m multiport --dports 1,2,3,4,5 -j DROP\n" + rule(2), 4, "l1/1 l1/2 l1/3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			text := "*filter\n:INPUT ACCEPT [0:0]\n" + tc.rules + "COMMIT\n"
+			p, err := plan.Build(restore(t, translator.IPv4, text), "filter", plan.Options{BlockTests: tc.limit})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := p.ChainByName("INPUT")
+			var got []string
+			n := 0
+			for _, s := range c.Segments {
+				got = append(got, fmt.Sprintf("%c%d/%d", s.Kind.String()[0], len(s.Rules), s.Block))
+				for _, r := range s.Rules {
+					if r != c.Rules[n] {
+						t.Fatalf("segment rule %d is rule %d of the chain", n+1, r.Index)
+					}
+					n++
+				}
+			}
+			if n != len(c.Rules) {
+				t.Fatalf("the segments hold %d of %d rules", n, len(c.Rules))
+			}
+			if g := strings.Join(got, " "); g != tc.want {
+				t.Errorf("segments %s, want %s", g, tc.want)
+			}
+		})
 	}
 }
 

@@ -120,6 +120,9 @@ func (p *Plan) Print(w io.Writer) {
 			fmt.Fprintf(w, "chain %s\n", c.Name)
 		}
 		for i, s := range c.Segments {
+			if s.Block > 0 && (i == 0 || c.Segments[i-1].Block != s.Block) {
+				fmt.Fprintf(w, "  block %d\n", s.Block)
+			}
 			switch s.Kind {
 			case Linear:
 				fmt.Fprintf(w, "  segment %d: linear, %d rules\n", i+1, len(s.Rules))
