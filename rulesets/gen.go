@@ -41,18 +41,32 @@ func (f Family) String() string {
 type Generated struct {
 	Family Family
 	N      int
-	// Rules is iptables-restore text for the filter table, rules in
-	// INPUT.
+	// Chain is the built-in chain of the filter table the rules are in:
+	// INPUT or FORWARD.
+	Chain string
+	// Rules is iptables-restore text for the filter table.
 	Rules string
-	// Packets are the probe packets, all to INPUT.
+	// NFT is the same intent as an nft -f script for the kernel's
+	// nftables, written as an nftables user would: sets where the rules
+	// are one shape (blocklist, allowlist), rules where first-match order
+	// among overlapping rules matters (mixed). It starts with flush
+	// ruleset: it replaces everything in the namespace.
+	NFT string
+	// Packets are the probe packets, to the chain's hook.
 	Packets []packet.Spec
 }
 
-// Generate makes a ruleset of n rules of the family from the seed, with
-// count probe packets.
+// Generate makes a ruleset of n rules of the family in INPUT from the
+// seed, with count probe packets.
 func Generate(f Family, n int, seed int64, count int) *Generated {
+	return GenerateIn(f, n, seed, count, "INPUT")
+}
+
+// GenerateIn is Generate with the rules in chain, INPUT or FORWARD; the
+// same seed gives the same rules and packets in either.
+func GenerateIn(f Family, n int, seed int64, count int, chain string) *Generated {
 	r := rand.New(rand.NewSource(seed))
-	g := &Generated{Family: f, N: n}
+	g := &Generated{Family: f, N: n, Chain: chain}
 	switch f {
 	case Blocklist:
 		g.blocklist(r, count)
@@ -64,19 +78,60 @@ func Generate(f Family, n int, seed int64, count int) *Generated {
 	return g
 }
 
+// header starts the filter table with the chain's policy; the other
+// built-in chains accept.
+func (g *Generated) header(b *strings.Builder, policy string) {
+	b.WriteString("*filter\n")
+	for _, c := range []string{"INPUT", "FORWARD", "OUTPUT"} {
+		p := "ACCEPT"
+		if c == g.Chain {
+			p = policy
+		}
+		fmt.Fprintf(b, ":%s %s [0:0]\n", c, p)
+	}
+}
+
+// nftHeader starts the nft script: a table with the chain's base chain.
+func (g *Generated) nftHeader(b *strings.Builder) {
+	b.WriteString("flush ruleset\ntable ip bench {\n")
+}
+
+// nftChain writes the base chain of the generated chain's hook.
+func (g *Generated) nftChain(b *strings.Builder, policy string, rules []string) {
+	fmt.Fprintf(b, "\tchain %s {\n\t\ttype filter hook %s priority filter; policy %s;\n",
+		strings.ToLower(g.Chain), strings.ToLower(g.Chain), policy)
+	for _, r := range rules {
+		fmt.Fprintf(b, "\t\t%s\n", r)
+	}
+	b.WriteString("\t}\n}\n")
+}
+
 // addr returns the i-th address of a /8 spread so rules differ.
 func addr(base byte, i int) netip.Addr {
 	return netip.AddrFrom4([4]byte{base, byte(i >> 16), byte(i >> 8), byte(i)})
 }
 
 func (g *Generated) blocklist(r *rand.Rand, count int) {
-	var b strings.Builder
-	b.WriteString("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n")
+	var b, nft strings.Builder
+	g.header(&b, "ACCEPT")
+	g.nftHeader(&nft)
+	nft.WriteString("\tset blocked {\n\t\ttype ipv4_addr\n\t\telements = {")
+	seen := map[netip.Addr]bool{}
 	for i := 0; i < g.N; i++ {
-		fmt.Fprintf(&b, "-A INPUT -s %s/32 -j DROP\n", addr(10, r.Intn(1<<22)))
+		a := addr(10, r.Intn(1<<22))
+		fmt.Fprintf(&b, "-A %s -s %s/32 -j DROP\n", g.Chain, a)
+		if !seen[a] { // a set holds an address once
+			if len(seen) > 0 {
+				nft.WriteString(",")
+			}
+			seen[a] = true
+			fmt.Fprintf(&nft, "\n\t\t\t%s", a)
+		}
 	}
+	nft.WriteString(" }\n\t}\n")
+	g.nftChain(&nft, "accept", []string{"ip saddr @blocked drop"})
 	b.WriteString("COMMIT\n")
-	g.Rules = b.String()
+	g.Rules, g.NFT = b.String(), nft.String()
 	for i := 0; i < count; i++ {
 		// 11.x.y.z: never in the list
 		g.Packets = append(g.Packets, packet.Spec{Src: addr(11, r.Intn(1<<22)), Dst: addr(192, 1), Proto: packet.ProtoTCP, SrcPort: uint16(1024 + r.Intn(60000)), DstPort: 443, TCPFlags: packet.SYN})
@@ -84,16 +139,24 @@ func (g *Generated) blocklist(r *rand.Rand, count int) {
 }
 
 func (g *Generated) allowlist(r *rand.Rand, count int) {
-	var b strings.Builder
-	b.WriteString("*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n")
+	var b, nft strings.Builder
+	g.header(&b, "DROP")
+	g.nftHeader(&nft)
+	nft.WriteString("\tset allowed {\n\t\ttype ipv4_addr . inet_service\n\t\telements = {")
 	var last netip.Addr
 	var lastPort int
 	for i := 0; i < g.N; i++ {
 		last, lastPort = addr(10, i), 1+r.Intn(65535)
-		fmt.Fprintf(&b, "-A INPUT -d %s/32 -p tcp -m tcp --dport %d -j ACCEPT\n", last, lastPort)
+		fmt.Fprintf(&b, "-A %s -d %s/32 -p tcp -m tcp --dport %d -j ACCEPT\n", g.Chain, last, lastPort)
+		if i > 0 {
+			nft.WriteString(",")
+		}
+		fmt.Fprintf(&nft, "\n\t\t\t%s . %d", last, lastPort)
 	}
+	nft.WriteString(" }\n\t}\n")
+	g.nftChain(&nft, "drop", []string{"ip daddr . tcp dport @allowed accept"})
 	b.WriteString("COMMIT\n")
-	g.Rules = b.String()
+	g.Rules, g.NFT = b.String(), nft.String()
 	for i := 0; i < count; i++ {
 		g.Packets = append(g.Packets, packet.Spec{Src: addr(172, r.Intn(1<<16)), Dst: last, Proto: packet.ProtoTCP, SrcPort: uint16(1024 + r.Intn(60000)), DstPort: uint16(lastPort), TCPFlags: packet.SYN})
 	}
@@ -167,9 +230,11 @@ func (g *Generated) mixed(r *rand.Rand, count int) {
 		rules = append(rules, mr)
 	}
 	var b strings.Builder
-	b.WriteString("*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n")
+	g.header(&b, "DROP")
+	nftRules := make([]string, 0, len(rules))
 	for _, mr := range rules {
-		b.WriteString("-A INPUT")
+		nftRules = append(nftRules, mr.nft())
+		b.WriteString("-A " + g.Chain)
 		if mr.src.Bits() > 0 {
 			fmt.Fprintf(&b, " -s %s", mr.src)
 		}
@@ -199,6 +264,10 @@ func (g *Generated) mixed(r *rand.Rand, count int) {
 	}
 	b.WriteString("COMMIT\n")
 	g.Rules = b.String()
+	var nft strings.Builder
+	g.nftHeader(&nft)
+	g.nftChain(&nft, "drop", nftRules)
+	g.NFT = nft.String()
 	// Traffic: three packets in four have headers drawn from random
 	// rules, so they match somewhere in the list as real traffic would;
 	// the fourth matches no rule at all (addresses outside 10/8, checked
@@ -223,6 +292,41 @@ func (g *Generated) mixed(r *rand.Rand, count int) {
 		}
 		g.Packets = append(g.Packets, s)
 	}
+}
+
+// nft returns the rule in nft's syntax. Rules that overlap with other
+// verdicts keep their order only as rules: no nftables set can say that
+// the first of two overlapping entries wins.
+func (mr mixedRule) nft() string {
+	var parts []string
+	if mr.src.Bits() > 0 {
+		parts = append(parts, "ip saddr "+mr.src.String())
+	}
+	if mr.dst.Bits() > 0 {
+		parts = append(parts, "ip daddr "+mr.dst.String())
+	}
+	proto := map[uint8]string{6: "tcp", 17: "udp", 1: "icmp"}[mr.proto]
+	if proto != "" {
+		parts = append(parts, "meta l4proto "+proto)
+	}
+	for _, p := range []struct {
+		name string
+		r    [2]uint16
+	}{{"sport", mr.sport}, {"dport", mr.dport}} {
+		switch {
+		case p.r == [2]uint16{0, 65535}:
+		case p.r[0] == p.r[1]:
+			parts = append(parts, fmt.Sprintf("%s %s %d", proto, p.name, p.r[0]))
+		default:
+			parts = append(parts, fmt.Sprintf("%s %s %d-%d", proto, p.name, p.r[0], p.r[1]))
+		}
+	}
+	if mr.accept {
+		parts = append(parts, "accept")
+	} else {
+		parts = append(parts, "drop")
+	}
+	return strings.Join(parts, " ")
 }
 
 // matches reports whether a packet matches a rule.
