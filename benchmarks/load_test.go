@@ -75,8 +75,8 @@ func TestMeasureLoad(t *testing.T) {
 		t.Fatalf("%d results, want %d (every family, size and contender)", len(res), want)
 	}
 	for _, r := range res {
-		if r.Error != "" || len(r.Rounds) != 1 || r.Ms <= 0 {
-			t.Errorf("%s %d %s: %.2f ms, rounds %v, error %q", r.Family, r.N, r.Contender, r.Ms, r.Rounds, r.Error)
+		if r.Error != "" || len(r.Rounds) != 1 || r.Ms <= 0 || len(r.ReloadRounds) != 1 || r.ReloadMs <= 0 {
+			t.Errorf("%s %d %s: %.2f ms, rounds %v, reload %.2f ms, rounds %v, error %q", r.Family, r.N, r.Contender, r.Ms, r.Rounds, r.ReloadMs, r.ReloadRounds, r.Error)
 		}
 	}
 }
