@@ -1,11 +1,14 @@
 package benchmarks
 
 import (
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/bpftables/bpftables/internal/nettest"
 	"github.com/bpftables/bpftables/rulesets"
 	"github.com/bpftables/bpftables/translator/plan"
 )
@@ -79,6 +82,24 @@ func TestMeasureLoad(t *testing.T) {
 			t.Errorf("%s %d %s: %.2f ms, rounds %v, reload %.2f ms, rounds %v, error %q", r.Family, r.N, r.Contender, r.Ms, r.Rounds, r.ReloadMs, r.ReloadRounds, r.Error)
 		}
 	}
+}
+
+// bpftablesBin builds the bpftables binary of this tree into the test's
+// temporary directory, for a kernel test of the contenders: it skips (or
+// fails, see nettest.Skip) without root or the other contenders' tools.
+// Each test builds its own (the build cache makes it a link): the
+// package has no TestMain of this file's to share one.
+func bpftablesBin(t *testing.T) string {
+	t.Helper()
+	nettest.RequireRoot(t)
+	if err := LookPath(); err != nil {
+		nettest.Skip(t, "%v", err)
+	}
+	bin := filepath.Join(t.TempDir(), "bpftables")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/bpftables/bpftables/cmd/bpftables").CombinedOutput(); err != nil {
+		t.Fatalf("building bpftables: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // testLog writes a benchmark's log lines to the test's log.
