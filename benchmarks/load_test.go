@@ -109,3 +109,27 @@ func (l testLog) Write(p []byte) (int, error) {
 	l.t.Log(strings.TrimSuffix(string(p), "\n"))
 	return len(p), nil
 }
+
+// TestClearLegacy checks the iptables-legacy contender's Clear empties
+// every table a ruleset used, nat and mangle too, and resets policies.
+func TestClearLegacy(t *testing.T) {
+	nettest.RequireTool(t, "iptables-legacy-restore")
+	ns := nettest.NewNS(t)
+	rules := "*nat\n:PREROUTING ACCEPT [0:0]\n:KUBE-X - [0:0]\n-A PREROUTING -j KUBE-X\n-A KUBE-X -p tcp -j DNAT --to-destination 10.1.1.1:80\nCOMMIT\n" +
+		"*mangle\n:FORWARD DROP [0:0]\nCOMMIT\n*filter\n:FORWARD DROP [0:0]\n-A FORWARD -s 10.0.0.1/32 -j DROP\nCOMMIT\n"
+	if res := ns.Run(t, rules, "iptables-legacy-restore", "-w", "10"); res.Status != 0 {
+		t.Fatalf("iptables-legacy-restore: %s", res.Stderr)
+	}
+	if err := clearLegacy(ns); err != nil {
+		t.Fatal(err)
+	}
+	res := ns.Run(t, "", "iptables-legacy-save")
+	for _, l := range strings.Split(res.Stdout, "\n") {
+		if strings.HasPrefix(l, "-A ") || strings.Contains(l, "KUBE-X") || strings.Contains(l, " DROP ") {
+			t.Errorf("left after clearing: %q", l)
+		}
+	}
+	if !strings.Contains(res.Stdout, "*nat") || !strings.Contains(res.Stdout, "*mangle") {
+		t.Fatalf("iptables-legacy-save shows no nat or mangle table:\n%s", res.Stdout)
+	}
+}
