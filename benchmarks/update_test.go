@@ -56,7 +56,8 @@ func TestTookEffect(t *testing.T) {
 		{"inserted", ipt, "-I FORWARD 1 -s 10.0.0.3/32 -p tcp --dport 22 -j DROP", before, "*filter\n-A FORWARD -s 10.0.0.3/32 -p tcp -m tcp --dport 22 -j DROP\n" + before[9:], true},
 		{"unchanged", ipt, "-R FORWARD 2 -s 10.0.0.3/32 -p tcp --dport 22 -j DROP", before, before, false},
 		{"another rule", ipt, "-R FORWARD 2 -s 10.0.0.3/32 -p tcp --dport 23 -j DROP", before, replaced, false},
-		{"already there", ipt, "-A FORWARD -s 10.0.0.1/32 -j DROP", before, replaced, false},
+		{"rewritten as it was", ipt, "-A FORWARD -s 10.0.0.1/32 -j DROP\n-A FORWARD -s 10.0.0.3/32 -p tcp --dport 22 -j DROP", before, replaced, true},
+		{"another chain", ipt, "-R INPUT 2 -s 10.0.0.3/32 -p tcp --dport 22 -j DROP", before, replaced, false},
 		{"nft changed", nft, "", "table ip bench {}", "table ip bench { set s {} }", true},
 		{"nft unchanged", nft, "", "table ip bench {}", "table ip bench {}", false},
 	} {
