@@ -10,6 +10,8 @@
 //     and a quarter of it matching no rule.
 //   - KubeProxy: N Services of KubeEndpoints endpoints each, in the chains
 //     kube-proxy writes (kubeproxy.go), traffic to the last Service.
+//   - Docker: N published ports, one container each, in the chains Docker
+//     writes (docker.go), traffic to the last published port.
 package rulesets
 
 import (
@@ -31,6 +33,7 @@ const (
 	Allowlist
 	Mixed
 	KubeProxy
+	Docker
 )
 
 // Families lists the families whose rules are all in the filter table, in
@@ -39,14 +42,21 @@ var Families = []Family{Blocklist, Allowlist, Mixed}
 
 // Shaped lists the families shaped like a tool's own rules, with nat
 // tables and stateful matches.
-var Shaped = []Family{KubeProxy}
+var Shaped = []Family{KubeProxy, Docker}
 
 // All lists every family, Families then Shaped.
 var All = slices.Concat(Families, Shaped)
 
+// HostAddr is the address of the host the shaped families describe, where
+// the kube-proxy family's NodePorts and the Docker family's published ports
+// are: 192.0.2.1, the firewall's client-side address in internal/nettest's
+// topology, so that traffic sent to it there is the host's own, as traffic
+// to a published port must be to reach Docker's DNAT.
+var HostAddr = netip.MustParseAddr("192.0.2.1")
+
 // String returns the family's name.
 func (f Family) String() string {
-	return [...]string{"blocklist", "allowlist", "mixed", "kube-proxy"}[f]
+	return [...]string{"blocklist", "allowlist", "mixed", "kube-proxy", "docker"}[f]
 }
 
 // Generated is a generated ruleset and its probe traffic.
@@ -66,7 +76,7 @@ type Generated struct {
 	// nftables, written as an nftables user would: sets where the rules
 	// are one shape (blocklist, allowlist), rules where first-match order
 	// among overlapping rules matters (mixed), kube-proxy's own nftables
-	// mode. It starts with flush ruleset: it replaces everything in the
+	// mode, Docker's with its per-port rules as sets and maps. It starts with flush ruleset: it replaces everything in the
 	// namespace.
 	NFT string
 	// Packets are the probe packets, to the chain's hook.
@@ -75,19 +85,21 @@ type Generated struct {
 	// small change to Rules as a user of the family would: blocklist,
 	// allowlist and mixed replace the middle rule of the chain (-R CHAIN
 	// (N+1)/2); kube-proxy's is what it writes when one endpoint of the
-	// middle Service changes. It applies to the ruleset Rules loads, once:
-	// load Rules again before applying it again.
+	// middle Service changes; Docker's publishes one more port. It applies
+	// to the ruleset Rules loads, once: load Rules again before applying
+	// it again.
 	Update string
 	// NFTUpdate is the nft -f script a user of nftables would run for the
-	// same change to NFT: set elements deleted and added, or kube-proxy's
-	// own transaction. Mixed replaces its rule by handle, `replace rule ip
+	// same change to NFT: set and map elements deleted and added, or
+	// kube-proxy's own transaction. Mixed replaces its rule by handle, `replace rule ip
 	// bench CHAIN handle H ...`: nft numbers the chains and rules of a
 	// table from 1 in the order it adds them, so in the table NFT creates
 	// (after its flush ruleset) rule k of the chain has handle k+1. Like
 	// Update, it applies once to the ruleset NFT loads: elements it deletes
 	// are gone afterwards.
 	NFTUpdate string
-	// UpdateName says what Update changes: "one rule" or "one Service".
+	// UpdateName says what Update changes: "one rule", "one Service" or
+	// "one port".
 	UpdateName string
 }
 
@@ -111,6 +123,8 @@ func GenerateIn(f Family, n int, seed int64, count int, chain string) *Generated
 		g.mixed(r, count)
 	case KubeProxy:
 		g.kubeProxy(r, count)
+	case Docker:
+		g.docker(r, count)
 	}
 	return g
 }

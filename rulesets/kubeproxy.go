@@ -51,11 +51,6 @@ var (
 // per-endpoint comments (largeClusterEndpointsThreshold).
 const kubeLargeCluster = 1000
 
-// HostAddr is the address of the node the shaped families describe: the
-// firewall's client-side address in internal/nettest's topology, so that
-// traffic sent to it there is the node's own.
-var HostAddr = netip.MustParseAddr("192.0.2.1")
-
 // kubeService is one Service port and its endpoints.
 type kubeService struct {
 	namespace, name string
