@@ -8,12 +8,17 @@
 //   - Mixed: ClassBench-like rules - source and destination prefixes of
 //     mixed lengths, port ranges, protocols - with traffic drawn from them,
 //     and a quarter of it matching no rule.
+//   - KubeProxy: N Services of KubeEndpoints endpoints each, in the chains
+//     kube-proxy writes (kubeproxy.go), traffic to the last Service.
+//   - Docker: N published ports, one container each, in the chains Docker
+//     writes (docker.go), traffic to the last published port.
 package rulesets
 
 import (
 	"fmt"
 	"math/rand"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/bpftables/bpftables/translator/packet"
@@ -27,50 +32,74 @@ const (
 	Blocklist Family = iota
 	Allowlist
 	Mixed
+	KubeProxy
+	Docker
 )
 
 // Families lists the families whose rules are all in the filter table, in
 // one built-in chain: what a filter-only datapath can run.
 var Families = []Family{Blocklist, Allowlist, Mixed}
 
+// Shaped lists the families shaped like a tool's own rules, with nat
+// tables and stateful matches.
+var Shaped = []Family{KubeProxy, Docker}
+
+// All lists every family, Families then Shaped.
+var All = slices.Concat(Families, Shaped)
+
+// HostAddr is the host's own address in the shaped families: the node IP
+// kube-proxy's nftables mode takes NodePorts on, and where the Docker
+// family's packets go to reach published ports. It is 192.0.2.1, the
+// firewall's client-side address in internal/nettest's topology, so that
+// there traffic to it is the host's own, as Docker's DNAT requires.
+var HostAddr = netip.MustParseAddr("192.0.2.1")
+
 // String returns the family's name.
 func (f Family) String() string {
-	return [...]string{"blocklist", "allowlist", "mixed"}[f]
+	return [...]string{"blocklist", "allowlist", "mixed", "kube-proxy", "docker"}[f]
 }
 
 // Generated is a generated ruleset and its probe traffic.
 type Generated struct {
 	Family Family
-	N      int
+	// N is how many rules, Services or published ports there are.
+	N int
 	// Chain is the built-in chain of the filter table the rules are in:
-	// INPUT or FORWARD.
+	// INPUT or FORWARD. The shaped families' rules are where their tool
+	// puts them, whichever; their packets are for FORWARD (and the nat
+	// table's PREROUTING before it).
 	Chain string
-	// Rules is iptables-restore text for the filter table.
+	// Rules is iptables-restore text: the filter table, and for the
+	// shaped families the nat (and raw) tables too.
 	Rules string
 	// NFT is the same intent as an nft -f script for the kernel's
 	// nftables, written as an nftables user would: sets where the rules
 	// are one shape (blocklist, allowlist), rules where first-match order
-	// among overlapping rules matters (mixed). It starts with flush
-	// ruleset: it replaces everything in the namespace.
+	// among overlapping rules matters (mixed), kube-proxy's own nftables
+	// mode, Docker's with its per-port rules as sets and maps. It starts
+	// with flush ruleset: it replaces everything in the namespace.
 	NFT string
 	// Packets are the probe packets, to the chain's hook.
 	Packets []packet.Spec
 	// Update is an iptables-restore script, for --noflush, that makes one
 	// small change to Rules as a user of the family would: blocklist,
 	// allowlist and mixed replace the middle rule of the chain (-R CHAIN
-	// (N+1)/2). It applies
+	// (N+1)/2); kube-proxy's is what it writes when one endpoint of the
+	// middle Service changes; Docker's publishes one more port. It applies
 	// to the ruleset Rules loads, once: load Rules again before applying
 	// it again.
 	Update string
 	// NFTUpdate is the nft -f script a user of nftables would run for the
-	// same change to NFT: set elements deleted and added. Mixed replaces its rule by handle,
+	// same change to NFT: set and map elements deleted and added, or
+	// kube-proxy's own transaction. Mixed replaces its rule by handle,
 	// `replace rule ip bench CHAIN handle H ...`: nft numbers the chains
 	// and rules of a table from 1 in the order it adds them, so in the
 	// table NFT creates (after its flush ruleset) rule k of the chain has
 	// handle k+1. Like Update, it applies once to the ruleset NFT loads:
 	// elements it deletes are gone afterwards.
 	NFTUpdate string
-	// UpdateName says what Update changes: "one rule".
+	// UpdateName says what Update changes: "one rule", "one Service" or
+	// "one port".
 	UpdateName string
 }
 
@@ -92,6 +121,10 @@ func GenerateIn(f Family, n int, seed int64, count int, chain string) *Generated
 		g.allowlist(r, count)
 	case Mixed:
 		g.mixed(r, count)
+	case KubeProxy:
+		g.kubeProxy(r, count)
+	case Docker:
+		g.docker(r, count)
 	}
 	return g
 }

@@ -13,7 +13,7 @@ import (
 // TestDeterministic: the same seed gives the same text and packets, in
 // every form; another seed gives other rules.
 func TestDeterministic(t *testing.T) {
-	for _, f := range Families {
+	for _, f := range All {
 		for _, n := range []int{1, 100} {
 			a, b, c := GenerateIn(f, n, 7, 10, "FORWARD"), GenerateIn(f, n, 7, 10, "FORWARD"), GenerateIn(f, n, 8, 10, "FORWARD")
 			for _, p := range []struct{ name, a, b string }{
@@ -40,7 +40,7 @@ func TestDeterministic(t *testing.T) {
 // family's Rules, then its Update on top with --noflush, and the update
 // changes what the ruleset holds.
 func TestRestoreAccepts(t *testing.T) {
-	for _, f := range Families {
+	for _, f := range All {
 		for _, n := range []int{1, 1000} {
 			g := GenerateIn(f, n, 1, 1, "FORWARD")
 			rs, err := iptables.Restore(translator.NewRuleset(translator.IPv4), strings.NewReader(g.Rules), iptables.RestoreOptions{})
