@@ -2,6 +2,7 @@ package benchmarks
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -24,20 +25,27 @@ var LoadSizes = []int{10, 100, 1000, 10000, 50000}
 type LoadOptions struct {
 	// Bin is the bpftables binary the bpftables contenders run.
 	Bin string
-	// Families are the generated families; nil means rulesets.Families.
+	// Families are the generated families; nil means rulesets.All.
 	Families []rulesets.Family
 	// Sizes are the ruleset sizes; nil means LoadSizes.
 	Sizes []int
 	// Rounds is how many interleaved rounds are run, the medians of which
 	// are reported; 0 means 1.
 	Rounds int
+	// Timeout bounds each run of a tool: one still running then is
+	// stopped and its case reported as an Error. 0 means LoadTimeout.
+	Timeout time.Duration
 	// Log, if set, gets a line per measurement.
 	Log io.Writer
 }
 
+// LoadTimeout is the default LoadOptions.Timeout. nft -f takes minutes
+// over kube-proxy's nftables script of 10,000 Services (40,000 chains).
+const LoadTimeout = time.Minute
+
 func (o LoadOptions) families() []rulesets.Family {
 	if o.Families == nil {
-		return rulesets.Families
+		return rulesets.All
 	}
 	return o.Families
 }
@@ -50,6 +58,13 @@ func (o LoadOptions) sizes() []int {
 }
 
 func (o LoadOptions) rounds() int { return max(o.Rounds, 1) }
+
+func (o LoadOptions) timeout() time.Duration {
+	if o.Timeout == 0 {
+		return LoadTimeout
+	}
+	return o.Timeout
+}
 
 func (o LoadOptions) logf(format string, args ...any) {
 	if o.Log != nil {
@@ -82,18 +97,24 @@ func restoreTools(bin string) []restoreTool {
 	}
 }
 
+// String returns the tool's command line as errors name it: the program
+// without its directory, the script's file left out.
+func (t restoreTool) String() string {
+	return strings.Join(append([]string{filepath.Base(t.argv[0])}, t.argv[1:]...), " ")
+}
+
 // command returns the tool's command for the script in file, with extra
-// flags (--noflush) after the tool's own.
-func (t restoreTool) command(file string, extra ...string) (*exec.Cmd, *os.File, error) {
+// flags (--noflush) after the tool's own, killed when ctx ends.
+func (t restoreTool) command(ctx context.Context, file string, extra ...string) (*exec.Cmd, *os.File, error) {
 	argv := append(slices.Clone(t.argv), extra...)
 	if t.nft {
-		return exec.Command(argv[0], append(argv[1:], file)...), nil, nil
+		return exec.CommandContext(ctx, argv[0], append(argv[1:], file)...), nil, nil
 	}
 	f, err := os.Open(file)
 	if err != nil {
 		return nil, nil, err
 	}
-	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Stdin = f
 	return cmd, f, nil
 }
@@ -104,11 +125,13 @@ func (t restoreTool) command(file string, extra ...string) (*exec.Cmd, *os.File,
 // started from a thread inside the network namespace rather than under
 // `ip netns exec`, whose own work (a mount namespace, a remount of /sys)
 // is no part of the tool's. A failure's error carries what the tool
-// printed.
-func timeTool(ns *nettest.NS, t restoreTool, file string, extra ...string) (time.Duration, error) {
+// printed; one still running after limit is killed.
+func timeTool(ns *nettest.NS, t restoreTool, limit time.Duration, file string, extra ...string) (time.Duration, error) {
 	var took time.Duration
 	err := ns.Within(func() error {
-		cmd, in, err := t.command(file, extra...)
+		ctx, cancel := context.WithTimeout(context.Background(), limit)
+		defer cancel()
+		cmd, in, err := t.command(ctx, file, extra...)
 		if err != nil {
 			return err
 		}
@@ -120,8 +143,11 @@ func timeTool(ns *nettest.NS, t restoreTool, file string, extra ...string) (time
 		start := time.Now()
 		err = cmd.Run()
 		took = time.Since(start)
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: still running after %v, stopped", t, limit)
+		}
 		if err != nil {
-			return fmt.Errorf("%s: %w: %s", strings.Join(cmd.Args, " "), err, strings.TrimSpace(out.String()))
+			return fmt.Errorf("%s: %w: %s", t, err, strings.TrimSpace(out.String()))
 		}
 		return nil
 	})
@@ -260,11 +286,11 @@ func MeasureLoad(o LoadOptions) ([]LoadResult, error) {
 						return nil, err
 					}
 					if over != "" {
-						if _, err := timeTool(ns, t, over); err != nil {
+						if _, err := timeTool(ns, t, o.timeout(), over); err != nil {
 							return nil, fmt.Errorf("loading an empty ruleset: %w", err)
 						}
 					}
-					d, err := timeTool(ns, t, file)
+					d, err := timeTool(ns, t, o.timeout(), file)
 					if err != nil {
 						c.errs[t.contender] = err.Error()
 						o.logf("load %s %d %s: %v", c.g.Family, c.g.N, t.contender, err)

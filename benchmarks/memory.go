@@ -1,6 +1,7 @@
 package benchmarks
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/cilium/ebpf"
@@ -32,7 +33,9 @@ const emptyRuleset = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTP
 // instructions verified. The first two rows are not rulesets: the
 // datapath's shared programs and maps (MemoryDatapath, counted in no
 // other row) and the generation of an empty ruleset (MemoryEmpty, the
-// floor of every row's PerRule). A generation is the tc programs only,
+// floor of every row's PerRule). A ruleset whose filter table has a match
+// the datapath does not run gets a row with the refusal as its Error
+// (LoadRules plans the filter table only). A generation is the tc programs only,
 // as bpftables-tc loads it; bpftables-xdp's adds the XDP programs. The
 // maps bpftables iptables-restore pins beside a generation to serve
 // iptables-save (the ruleset's text, carried-over counters) are not
@@ -66,6 +69,10 @@ func MeasureMemory(families []rulesets.Family, sizes []int) ([]MemoryResult, err
 		for _, n := range sizes {
 			g := rulesets.GenerateIn(f, n, 1, 1, "FORWARD")
 			r, err := generationMemory(f.String(), n, g.Rules)
+			if errors.Is(err, plan.ErrNotInDatapath) {
+				out = append(out, MemoryResult{Family: f.String(), N: n, Error: err.Error()})
+				continue
+			}
 			if err != nil {
 				return nil, err
 			}

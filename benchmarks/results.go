@@ -105,4 +105,7 @@ type MemoryResult struct {
 	// PerRule is ProgBytes + MapBytes less the empty generation's, per
 	// rule.
 	PerRule float64 `json:"bytes_per_rule"`
+	// Error says why bpftables could not load the ruleset (a table or
+	// match the datapath does not run); the figures are then zero.
+	Error string `json:"error,omitempty"`
 }

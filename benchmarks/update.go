@@ -3,10 +3,11 @@ package benchmarks
 import (
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 
 	"github.com/bpftables/bpftables/internal/nettest"
+	"github.com/bpftables/bpftables/translator"
+	"github.com/bpftables/bpftables/translator/iptables"
 )
 
 // UpdateSize is the size of the ruleset MeasureUpdate changes when
@@ -59,13 +60,14 @@ func saved(ns *nettest.NS, bin, contender string) (string, error) {
 	return strings.Join(keep, "\n"), nil
 }
 
-// tookEffect checks that the change is in the ruleset in force: what
-// the save command prints changed and, for an iptables-style contender,
-// each rule the change appends, inserts or replaces (-A, -I, -R) is in
-// the save output as iptables-save prints it: its words in order, among
-// the match modules (-m tcp) iptables-save adds. (A rule a change
-// rewrites as it was, as kube-proxy rewrites a whole chain, was there
-// before too.)
+// tookEffect checks that the change is in the ruleset in force. For an
+// iptables-style contender the ruleset after it must be exactly the one
+// before with the change applied, as bpftables' own iptables-restore
+// (conformance-tested against iptables') applies a --noflush script;
+// both sides go through its parser and printer, so iptables-save's
+// spelling (-m tcp added, addresses with /32, a probability's digits)
+// does not count. For nftables, whose scripts have no such model here,
+// the listing must have changed.
 func tookEffect(t restoreTool, update, before, after string) error {
 	if after == before {
 		return fmt.Errorf("the ruleset in force did not change")
@@ -73,37 +75,46 @@ func tookEffect(t restoreTool, update, before, after string) error {
 	if t.nft {
 		return nil
 	}
-	var rules [][]string
-	for _, l := range strings.Split(after, "\n") {
-		if strings.HasPrefix(l, "-A ") {
-			rules = append(rules, strings.Fields(l))
-		}
+	rs, err := iptables.Restore(translator.NewRuleset(translator.IPv4), strings.NewReader(before), iptables.RestoreOptions{})
+	if err != nil {
+		return fmt.Errorf("parsing the ruleset before the change: %w", err)
 	}
-	for _, l := range strings.Split(update, "\n") {
-		f := strings.Fields(l)
-		if len(f) < 2 || f[0] != "-A" && f[0] != "-I" && f[0] != "-R" {
-			continue
-		}
-		rule := f[2:]
-		if f[0] != "-A" && len(rule) > 0 && strings.Trim(rule[0], "0123456789") == "" {
-			rule = rule[1:] // the position
-		}
-		want := append([]string{"-A", f[1]}, rule...)
-		if !slices.ContainsFunc(rules, func(got []string) bool { return subsequence(want, got) }) {
-			return fmt.Errorf("%q is not in the ruleset in force", l)
-		}
+	if rs, err = iptables.Restore(rs, strings.NewReader(update), iptables.RestoreOptions{Noflush: true}); err != nil {
+		return fmt.Errorf("applying the change to the ruleset before it: %w", err)
+	}
+	got, err := iptables.Restore(translator.NewRuleset(translator.IPv4), strings.NewReader(after), iptables.RestoreOptions{})
+	if err != nil {
+		return fmt.Errorf("parsing the ruleset after the change: %w", err)
+	}
+	var want, have strings.Builder
+	if err := iptables.Save(&want, rs, iptables.SaveOptions{}); err != nil {
+		return err
+	}
+	if err := iptables.Save(&have, got, iptables.SaveOptions{}); err != nil {
+		return err
+	}
+	if want.String() != have.String() {
+		return fmt.Errorf("the ruleset in force is not the one before with the change: %s", firstDiff(want.String(), have.String()))
 	}
 	return nil
 }
 
-// subsequence reports whether the words of want appear in got in order.
-func subsequence(want, got []string) bool {
-	for _, w := range got {
-		if len(want) > 0 && want[0] == w {
-			want = want[1:]
+// firstDiff describes the first line where two texts differ.
+func firstDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	for i := 0; i < max(len(w), len(g)); i++ {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl {
+			return fmt.Sprintf("line %d is %q, want %q", i+1, gl, wl)
 		}
 	}
-	return len(want) == 0
+	return "no line differs"
 }
 
 // MeasureUpdate measures how long each contender's own tool takes to make
@@ -168,14 +179,14 @@ func MeasureUpdate(o LoadOptions) ([]UpdateResult, error) {
 					if file == "" || update == "" {
 						return 0, fmt.Errorf("%s has no change in a form for %s", c.g.Family, t.contender)
 					}
-					if _, err := timeTool(ns, t, file); err != nil {
-						return 0, fmt.Errorf("loading %d rules: %w", n, err)
+					if _, err := timeTool(ns, t, o.timeout(), file); err != nil {
+						return 0, fmt.Errorf("loading the ruleset: %w", err)
 					}
 					before, err := saved(ns, o.Bin, t.contender)
 					if err != nil {
 						return 0, err
 					}
-					took, err := timeTool(ns, t, update, extra...)
+					took, err := timeTool(ns, t, o.timeout(), update, extra...)
 					if err != nil {
 						return 0, err
 					}
