@@ -237,8 +237,9 @@ func firewallNS() (*nettest.NS, error) {
 // over an empty ruleset the tool loaded before, as on a running firewall.
 // Rounds are interleaved - each round loads every family and size with
 // every contender in turn - and the medians are reported. A tool that
-// refuses a ruleset gets the case's Error, with what it printed. The
-// none contender has no tool and no figures.
+// refuses a ruleset, or does not finish within o.Timeout, gets the case's
+// Error, with what it printed; the case is not tried again. The none
+// contender has no tool and no figures.
 func MeasureLoad(o LoadOptions) ([]LoadResult, error) {
 	dir, err := os.MkdirTemp("", "bpftables-load-")
 	if err != nil {
@@ -262,6 +263,8 @@ func MeasureLoad(o LoadOptions) ([]LoadResult, error) {
 			cases = append(cases, c)
 		}
 	}
+	// The empty ruleset each case's second load goes over, by the tool's
+	// kind (restoreTool.nft).
 	empty := map[bool]string{}
 	if empty[false], err = s.write(emptyFilter); err != nil {
 		return nil, err
