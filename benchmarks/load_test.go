@@ -2,6 +2,7 @@ package benchmarks
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,4 +60,31 @@ func BenchmarkLoad(b *testing.B) {
 			})
 		}
 	}
+}
+
+// TestMeasureLoad loads small rulesets of every family with every
+// contender's tool: each must load (a time, no error) in every round.
+func TestMeasureLoad(t *testing.T) {
+	bin := bpftablesBin(t)
+	res, err := MeasureLoad(LoadOptions{Bin: bin, Sizes: []int{10, 100}, Rounds: 1, Log: testLog{t}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := len(rulesets.Families) * 2 * len(restoreTools(bin))
+	if len(res) != want {
+		t.Fatalf("%d results, want %d (every family, size and contender)", len(res), want)
+	}
+	for _, r := range res {
+		if r.Error != "" || len(r.Rounds) != 1 || r.Ms <= 0 {
+			t.Errorf("%s %d %s: %.2f ms, rounds %v, error %q", r.Family, r.N, r.Contender, r.Ms, r.Rounds, r.Error)
+		}
+	}
+}
+
+// testLog writes a benchmark's log lines to the test's log.
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
 }

@@ -94,20 +94,27 @@ type UpdateResult struct {
 }
 
 // MemoryResult is the kernel memory of a loaded bpftables generation, as
-// the kernel accounts it (memlock of each map and program).
+// the kernel accounts it (memlock of each map and program). Two rows are
+// not generated rulesets: Family "datapath", the programs and maps a
+// namespace has once whatever its ruleset, and "empty", the generation of
+// an empty filter table (see MeasureMemory).
 type MemoryResult struct {
 	Family   string `json:"family"`
 	N        int    `json:"rules"`
 	Programs int    `json:"programs"`
 	Maps     int    `json:"maps"`
 	// ProgBytes and MapBytes are the sums of the programs' and maps'
-	// memlock figures.
-	ProgBytes int64 `json:"prog_bytes"`
-	MapBytes  int64 `json:"map_bytes"`
+	// memlock figures. A program's memlock is the pages of its
+	// instructions; JitedBytes is the size of its JIT image besides.
+	ProgBytes  int64 `json:"prog_bytes"`
+	MapBytes   int64 `json:"map_bytes"`
+	JitedBytes int64 `json:"jited_bytes"`
 	// Insns is the programs' instruction count after the kernel's
 	// rewriting (translated size / 8), Verified the instructions the
 	// verifier processed.
-	Insns    int64   `json:"insns"`
-	Verified int64   `json:"verified_insns"`
-	PerRule  float64 `json:"bytes_per_rule"`
+	Insns    int64 `json:"insns"`
+	Verified int64 `json:"verified_insns"`
+	// PerRule is ProgBytes + MapBytes less the empty generation's, per
+	// rule.
+	PerRule float64 `json:"bytes_per_rule"`
 }
