@@ -250,14 +250,25 @@ func writeMemory(b *strings.Builder, r *Results) {
 		return
 	}
 	b.WriteString("## Memory\n\n")
-	b.WriteString("Kernel memory of a loaded bpftables generation as the kernel accounts it: the memlock figure of each of its programs and maps, from their info.\n\n")
-	b.WriteString("| family | rules | programs | maps | program bytes | map bytes | translated insns | verified insns | bytes per rule |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("Kernel memory of a loaded bpftables generation as the kernel accounts it, from its programs' and maps' info: the memlock figure of each (a program's is the pages of its instructions; its JIT image is counted apart). " +
+		"The datapath row is what a namespace has once, whatever its ruleset; the empty row is the generation of an empty filter table, and bytes per rule are counted from it.\n\n")
+	b.WriteString("| family | rules | programs | maps | program bytes | JIT bytes | map bytes | translated insns | verified insns | bytes per rule |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	var n notes
 	for _, m := range r.Memory {
-		fmt.Fprintf(b, "| %s | %s | %d | %d | %s | %s | %s | %s | %s |\n", m.Family, thousands(m.N), m.Programs, m.Maps,
-			thousands(int(m.ProgBytes)), thousands(int(m.MapBytes)), thousands(int(m.Insns)), thousands(int(m.Verified)), thousands(int(math.Round(m.PerRule))))
+		if m.Error != "" {
+			fmt.Fprintf(b, "| %s | | %s | | | | | | | |\n", m.Family, n.ref(m.Error))
+			continue
+		}
+		perRule := "—"
+		if m.N > 0 {
+			perRule = thousands(int(math.Round(m.PerRule)))
+		}
+		fmt.Fprintf(b, "| %s | %s | %d | %d | %s | %s | %s | %s | %s | %s |\n", m.Family, thousands(m.N), m.Programs, m.Maps,
+			thousands(int(m.ProgBytes)), thousands(int(m.JitedBytes)), thousands(int(m.MapBytes)), thousands(int(m.Insns)), thousands(int(m.Verified)), perRule)
 	}
 	b.WriteString("\n")
+	n.write(b)
 }
 
 // writePlots shows the plots of one section.

@@ -32,7 +32,12 @@ func sampleResults() *Results {
 			{Family: "mixed", N: 1000, NsPkt: 200, Rounds: []float64{199, 200, 204}, Load: 28 * time.Millisecond},
 			{Family: "mixed", N: 10000, NsPkt: 500, Rounds: []float64{490, 500, 530}, Load: 250 * time.Millisecond},
 		},
-		Memory: []MemoryResult{{Family: "blocklist", N: 10000, Programs: 3, Maps: 4, ProgBytes: 20480, MapBytes: 655360, PerRule: 67.6}},
+		Memory: []MemoryResult{
+			{Family: "datapath", Programs: 2, Maps: 4, ProgBytes: 8192, MapBytes: 4096},
+			{Family: "empty", Programs: 1, Maps: 2, ProgBytes: 4096, MapBytes: 1024},
+			{Family: "blocklist", N: 10000, Programs: 3, Maps: 4, ProgBytes: 20480, MapBytes: 655360, PerRule: 67.6},
+			{Family: "kube-proxy", Error: "refused: table nat: not yet supported in the datapath"},
+		},
 	}
 	pps := map[string]float64{"none": 1e6, "iptables-legacy": 4e5, "iptables-nft": 3e5, "nftables": 9e5, "bpftables-tc": 8.5e5, "bpftables-xdp": 9.5e5}
 	for _, f := range []string{"blocklist", "kube-proxy"} {
@@ -237,5 +242,19 @@ func TestPlotsOfOneSize(t *testing.T) {
 	}
 	if err := WritePlots(t.TempDir(), r); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestMemoryTable(t *testing.T) {
+	mem := section(t, markdown(t, sampleResults()), "Memory")
+	for _, row := range []string{
+		"| datapath | 0 | 2 | 4 | 8,192 | 0 | 4,096 | 0 | 0 | — |",
+		"| blocklist | 10,000 | 3 | 4 | 20,480 | 0 | 655,360 | 0 | 0 | 68 |",
+		"| kube-proxy | | refused [1] |",
+		"[1] refused: table nat: not yet supported in the datapath",
+	} {
+		if !strings.Contains(mem, row) {
+			t.Errorf("memory section lacks %q:\n%s", row, mem)
+		}
 	}
 }

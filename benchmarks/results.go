@@ -117,4 +117,7 @@ type MemoryResult struct {
 	// PerRule is ProgBytes + MapBytes less the empty generation's, per
 	// rule.
 	PerRule float64 `json:"bytes_per_rule"`
+	// Error says why the family could not be loaded, if it could not;
+	// the figures are then zero.
+	Error string `json:"error,omitempty"`
 }
