@@ -64,8 +64,12 @@ func writeMachine(b *strings.Builder, m *Machine) {
 func writeMethod(b *strings.Builder, r *Results) {
 	s := r.Settings
 	b.WriteString("## How the figures are made\n\n")
-	fmt.Fprintf(b, "Every case is measured once per round and the rounds are interleaved (A B C … A B C …), so that whatever else the machine does falls on every contender alike. "+
-		"Each figure is the median of %d rounds; the range beside it is the lowest and the highest round (min–max), the noise a reader should allow for. ", s.Rounds)
+	b.WriteString("Every case is measured once per round and the rounds are interleaved (A B C … A B C …), so that whatever else the machine does falls on every contender alike. ")
+	if s.Rounds > 1 {
+		fmt.Fprintf(b, "Each figure is the median of %d rounds; the range beside it is the lowest and the highest round (min–max), the noise a reader should allow for. ", s.Rounds)
+	} else {
+		b.WriteString("This run measured one round: its figures have no spread to show, and no median steadies them. ")
+	}
 	b.WriteString("Nothing here is asserted: the harness measures and reports.\n\n")
 }
 
@@ -212,7 +216,7 @@ func writeThroughput(b *strings.Builder, r *Results) {
 	figs := make([]figure, len(r.Throughput))
 	for i, t := range r.Throughput {
 		figs[i] = figure{key: caseKey{Family: t.Family, N: t.N}, contender: t.Contender, err: t.Error,
-			text: fmt.Sprintf("%s ×%.2f (%s)", pps(t.PPS), t.Ratio, spread(t.Rounds, pps))}
+			text: fmt.Sprintf("%s ×%.2f%s", pps(t.PPS), t.Ratio, withSpread(t.Rounds, pps))}
 	}
 	contenderTable(b, []string{"family", "rules"}, figs)
 	writePlots(b, r, "throughput")
@@ -292,15 +296,25 @@ func costFloor(r *Results) (float64, bool) {
 
 func msSpread(ms float64, rounds []float64) string {
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
-	return fmt.Sprintf("%s (%s)", f(ms), spread(rounds, f))
+	return f(ms) + withSpread(rounds, f)
 }
 
-// spread is the lowest and the highest of the rounds.
+// spread is the lowest and the highest of the rounds, "—" for fewer than
+// two.
 func spread(rounds []float64, f func(float64) string) string {
-	if len(rounds) == 0 {
+	if len(rounds) < 2 {
 		return "—"
 	}
 	return f(slices.Min(rounds)) + "–" + f(slices.Max(rounds))
+}
+
+// withSpread is the spread in parentheses, to follow a figure; nothing
+// for fewer than two rounds.
+func withSpread(rounds []float64, f func(float64) string) string {
+	if len(rounds) < 2 {
+		return ""
+	}
+	return " (" + spread(rounds, f) + ")"
 }
 
 // pps prints packets per second in k or M, three significant digits.

@@ -258,3 +258,26 @@ func TestMemoryTable(t *testing.T) {
 		}
 	}
 }
+
+// TestOneRound: a run of one round has no spread, and the report does not
+// print a range of one value as if it were one.
+func TestOneRound(t *testing.T) {
+	r := sampleResults()
+	r.Settings.Rounds = 1
+	for i := range r.Throughput {
+		r.Throughput[i].Rounds = []float64{r.Throughput[i].PPS}
+	}
+	for i := range r.Load {
+		r.Load[i].Rounds = []float64{r.Load[i].Ms}
+	}
+	md := markdown(t, r)
+	if !strings.Contains(md, "This run measured one round") {
+		t.Error("a one-round run's report does not say it has one round")
+	}
+	if tp := section(t, md, "Throughput"); !strings.Contains(tp, "| blocklist | 10,000 | 1.00M ×1.00 | 400k ×0.40 |") {
+		t.Errorf("one round's throughput printed with a spread:\n%s", tp)
+	}
+	if ld := section(t, md, "Load time"); !strings.Contains(ld, "| blocklist | 10,000 | 900.0 | 300.0 | 40.0 | 120.0 |") {
+		t.Errorf("one round's load printed with a spread:\n%s", ld)
+	}
+}
