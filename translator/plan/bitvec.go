@@ -31,7 +31,7 @@ import (
 const (
 	// DefaultBVMinRun is the shortest run worth a bit-vector segment:
 	// below it straight-line code is as fast (measured with
-	// benchmarks/cmd/cost; see docs/datapath.md).
+	// the per-packet cost of make bench; see docs/datapath.md).
 	DefaultBVMinRun = 24
 	// DefaultBVChunk is how many rules share one set of bitmaps. A class
 	// bitmap has a bit per rule of its chunk, and each chunk has about a
