@@ -85,8 +85,9 @@ func planFor(quick bool) plan {
 }
 
 // run measures what the plan says and writes the report into o.out. A
-// contender refusing a ruleset is a figure of the report; any other
-// failure stops the run before anything is written.
+// ruleset a contender refuses or fails is reported with its error; a
+// failure of the harness itself stops the run before anything is
+// written.
 func run(o options) (*benchmarks.Results, error) {
 	if os.Geteuid() != 0 {
 		return nil, fmt.Errorf("needs root: it builds network namespaces and loads BPF programs")
@@ -113,9 +114,7 @@ func run(o options) (*benchmarks.Results, error) {
 		Settings: benchmarks.Settings{Rounds: p.rounds, CostPackets: p.costPackets, CostRepeat: p.costRepeat, Send: p.send},
 	}
 	logf("per-packet cost: %v rules, %d rounds", p.cost, p.rounds)
-	if r.Cost, err = measureCost(p, logf); err != nil {
-		return nil, fmt.Errorf("cost: %w", err)
-	}
+	r.Cost = measureCost(p, logf)
 	logf("memory: %v rules", p.memory)
 	r.Memory = measureMemory(p, logf)
 	lo := benchmarks.LoadOptions{Bin: bin, Families: p.families, Sizes: p.load, Rounds: p.rounds, Log: o.log}
@@ -150,7 +149,7 @@ type costCase struct {
 // measureCost measures every case once a round, the rounds interleaved,
 // and keeps each case's median cost and load and its rounds. A ruleset
 // bpftables refuses is reported with the refusal and not tried again.
-func measureCost(p plan, logf func(string, ...any)) ([]benchmarks.CostResult, error) {
+func measureCost(p plan, logf func(string, ...any)) []benchmarks.CostResult {
 	var cases []costCase
 	if slices.Contains(p.cost, 0) {
 		cases = append(cases, costCase{rulesets.Blocklist, 0})
@@ -191,11 +190,12 @@ func measureCost(p plan, logf func(string, ...any)) ([]benchmarks.CostResult, er
 		}
 		out[i] = medianCost(runs[i])
 	}
-	return out, nil
+	return out
 }
 
 // medianCost is the first round's result with the median cost and the
-// median load of all rounds, and every round's cost.
+// median load of all rounds (the upper middle for an even count), and every
+// round's cost.
 func medianCost(rs []benchmarks.CostResult) benchmarks.CostResult {
 	out := rs[0]
 	costs := make([]float64, len(rs))
