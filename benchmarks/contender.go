@@ -2,7 +2,10 @@ package benchmarks
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"os/exec"
 	"strings"
 
@@ -79,8 +82,42 @@ func loadNft(ns *nettest.NS, g *rulesets.Generated) error {
 // emptyFilter is the filter table as a new namespace has it.
 const emptyFilter = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
 
+// builtinChains are the built-in chains of the iptables tables whose
+// policies a ruleset may set.
+var builtinChains = map[string][]string{
+	"filter":   {"INPUT", "FORWARD", "OUTPUT"},
+	"mangle":   {"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"},
+	"raw":      {"PREROUTING", "OUTPUT"},
+	"security": {"INPUT", "FORWARD", "OUTPUT"},
+}
+
+// clearLegacy empties every table iptables-legacy has in the namespace,
+// as the kernel lists them: a table in the restore input with no rules
+// is flushed and its chains deleted, and the built-in chains' policies
+// go back to ACCEPT. A kube-proxy-shaped ruleset's nat table would
+// otherwise stay to judge the next contender's traffic.
 func clearLegacy(ns *nettest.NS) error {
-	return run(ns, emptyFilter, "iptables-legacy-restore", "-w", "10")
+	var out []byte
+	err := ns.Within(func() error {
+		var err error
+		out, err = os.ReadFile("/proc/thread-self/net/ip_tables_names")
+		return err
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) { // none: no ip_tables module
+		return fmt.Errorf("the namespace's iptables-legacy tables: %w", err)
+	}
+	var b strings.Builder
+	for _, t := range strings.Fields(string(out)) {
+		b.WriteString("*" + t + "\n")
+		for _, c := range builtinChains[t] {
+			b.WriteString(":" + c + " ACCEPT [0:0]\n")
+		}
+		b.WriteString("COMMIT\n")
+	}
+	if b.Len() == 0 {
+		return nil // iptables-legacy was never used here
+	}
+	return run(ns, b.String(), "iptables-legacy-restore", "-w", "10")
 }
 
 // clearNft removes every nftables table, iptables-nft's included.

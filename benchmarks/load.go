@@ -148,12 +148,13 @@ type loadCase struct {
 	g          *rulesets.Generated
 	rules, nft string               // the files of its two forms
 	runs       map[string][]float64 // ms of each round, by contender
+	reloads    map[string][]float64 // the same over an empty ruleset
 	errs       map[string]string    // why a contender could not load it
 }
 
 func newLoadCase(s *scripts, f rulesets.Family, n int) (*loadCase, error) {
 	g := rulesets.GenerateIn(f, n, 1, 1, "FORWARD")
-	c := &loadCase{g: g, runs: map[string][]float64{}, errs: map[string]string{}}
+	c := &loadCase{g: g, runs: map[string][]float64{}, reloads: map[string][]float64{}, errs: map[string]string{}}
 	var err error
 	if c.rules, err = s.write(g.Rules); err != nil {
 		return nil, err
@@ -204,12 +205,14 @@ func firewallNS() (*nettest.NS, error) {
 
 // MeasureLoad measures how long each contender's own tool takes to load a
 // whole generated ruleset (rulesets.GenerateIn(family, n, 1, 1,
-// "FORWARD")) into an empty firewall namespace: the tool's process from
-// start to exit. The namespace is emptied with the contender's Clear
-// before each load. Rounds are interleaved - each round loads every
-// family and size with every contender in turn - and the median is
-// reported. A tool that refuses a ruleset gets the case's Error, with
-// what it printed. The none contender has no tool and no figures.
+// "FORWARD")): the tool's process from start to exit. Each load is timed
+// twice: into an empty firewall namespace, emptied with the contender's
+// Clear (bpftables then loads and attaches its hook programs too), and
+// over an empty ruleset the tool loaded before, as on a running firewall.
+// Rounds are interleaved - each round loads every family and size with
+// every contender in turn - and the medians are reported. A tool that
+// refuses a ruleset gets the case's Error, with what it printed. The
+// none contender has no tool and no figures.
 func MeasureLoad(o LoadOptions) ([]LoadResult, error) {
 	dir, err := os.MkdirTemp("", "bpftables-load-")
 	if err != nil {
@@ -233,35 +236,54 @@ func MeasureLoad(o LoadOptions) ([]LoadResult, error) {
 			cases = append(cases, c)
 		}
 	}
+	empty := map[bool]string{}
+	if empty[false], err = s.write(emptyFilter); err != nil {
+		return nil, err
+	}
+	if empty[true], err = s.write("flush ruleset\n"); err != nil {
+		return nil, err
+	}
 	for r := 0; r < o.rounds(); r++ {
 		for _, c := range cases {
 			for _, t := range tools {
 				if c.errs[t.contender] != "" {
 					continue // a refusal does not change between rounds
 				}
-				if err := clearNS(ns, o.Bin, t.contender); err != nil {
-					return nil, err
-				}
 				file := c.file(t)
 				if file == "" {
 					c.errs[t.contender] = fmt.Sprintf("%s has no form for %s", c.g.Family, t.contender)
 					continue
 				}
-				d, err := timeTool(ns, t, file)
-				if err != nil {
-					c.errs[t.contender] = err.Error()
-					o.logf("load %s %d %s: %v", c.g.Family, c.g.N, t.contender, err)
+				var ms [2]float64
+				for i, over := range []string{"", empty[t.nft]} {
+					if err := clearNS(ns, o.Bin, t.contender); err != nil {
+						return nil, err
+					}
+					if over != "" {
+						if _, err := timeTool(ns, t, over); err != nil {
+							return nil, fmt.Errorf("loading an empty ruleset: %w", err)
+						}
+					}
+					d, err := timeTool(ns, t, file)
+					if err != nil {
+						c.errs[t.contender] = err.Error()
+						o.logf("load %s %d %s: %v", c.g.Family, c.g.N, t.contender, err)
+						break
+					}
+					ms[i] = float64(d.Microseconds()) / 1000
+				}
+				if c.errs[t.contender] != "" {
 					continue
 				}
-				ms := float64(d.Microseconds()) / 1000
-				c.runs[t.contender] = append(c.runs[t.contender], ms)
-				o.logf("load %s %d %s round %d: %.1f ms", c.g.Family, c.g.N, t.contender, r+1, ms)
+				c.runs[t.contender] = append(c.runs[t.contender], ms[0])
+				c.reloads[t.contender] = append(c.reloads[t.contender], ms[1])
+				o.logf("load %s %d %s round %d: %.1f ms, over an empty ruleset %.1f ms", c.g.Family, c.g.N, t.contender, r+1, ms[0], ms[1])
 			}
 		}
-		for _, t := range tools {
-			if err := clearNS(ns, o.Bin, t.contender); err != nil {
-				return nil, err
-			}
+	}
+	for _, t := range tools {
+		if err := clearNS(ns, o.Bin, t.contender); err != nil {
+			return nil, err
 		}
 	}
 	var out []LoadResult
@@ -269,8 +291,8 @@ func MeasureLoad(o LoadOptions) ([]LoadResult, error) {
 		for _, t := range tools {
 			res := LoadResult{Family: c.g.Family.String(), N: c.g.N, Contender: t.contender, Error: c.errs[t.contender]}
 			if res.Error == "" {
-				res.Rounds = c.runs[t.contender]
-				res.Ms = medianMs(res.Rounds)
+				res.Rounds, res.ReloadRounds = c.runs[t.contender], c.reloads[t.contender]
+				res.Ms, res.ReloadMs = medianMs(res.Rounds), medianMs(res.ReloadRounds)
 			}
 			out = append(out, res)
 		}

@@ -84,7 +84,13 @@ type LoadResult struct {
 	Contender string    `json:"contender"`
 	Ms        float64   `json:"ms"` // median
 	Rounds    []float64 `json:"rounds_ms"`
-	Error     string    `json:"error,omitempty"`
+	// ReloadMs is the median time of the same load over an empty ruleset
+	// the tool loaded before, as on a running firewall: for bpftables,
+	// without making the datapath and attaching to the interfaces, which
+	// Ms includes.
+	ReloadMs     float64   `json:"reload_ms"`
+	ReloadRounds []float64 `json:"reload_rounds_ms"`
+	Error        string    `json:"error,omitempty"`
 }
 
 // UpdateResult is the time a contender takes to make one small change -

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/bpftables/bpftables/internal/nettest"
-	"github.com/bpftables/bpftables/rulesets"
 )
 
 // UpdateSize is the size of the ruleset MeasureUpdate changes when
@@ -27,45 +26,6 @@ func updateSize(sizes []int) int {
 		return UpdateSize
 	}
 	return n
-}
-
-// change is one small change to a generated ruleset, in each contender's
-// form.
-type change struct {
-	name string // "one rule", "one Service"
-	// rules is iptables-restore --noflush text, nft an nft -f script
-	// ("" when the change has no nftables form).
-	rules, nft string
-}
-
-// changeOf returns the small change MeasureUpdate makes to a generated
-// ruleset: one more rule of the family's kind, one more element of the
-// nftables set it is written with.
-func changeOf(g *rulesets.Generated) change {
-	chain := strings.ToLower(g.Chain)
-	switch g.Family {
-	case rulesets.Blocklist:
-		// 192.0.2.1: no generated blocklist address is outside 10/8.
-		return change{
-			name:  "one rule",
-			rules: fmt.Sprintf("*filter\n-A %s -s 192.0.2.1/32 -j DROP\nCOMMIT\n", g.Chain),
-			nft:   "add element ip bench blocked { 192.0.2.1 }\n",
-		}
-	case rulesets.Allowlist:
-		return change{
-			name:  "one rule",
-			rules: fmt.Sprintf("*filter\n-A %s -d 192.0.2.1/32 -p tcp -m tcp --dport 8443 -j ACCEPT\nCOMMIT\n", g.Chain),
-			nft:   "add element ip bench allowed { 192.0.2.1 . 8443 }\n",
-		}
-	default:
-		// First: a change where first match decides goes where it
-		// shadows the most.
-		return change{
-			name:  "one rule",
-			rules: fmt.Sprintf("*filter\n-I %s 1 -s 192.0.2.0/24 -p tcp -m tcp --dport 22 -j DROP\nCOMMIT\n", g.Chain),
-			nft:   fmt.Sprintf("insert rule ip bench %s ip saddr 192.0.2.0/24 tcp dport 22 drop\n", chain),
-		}
-	}
 }
 
 // saveCommand returns the command that prints the contender's ruleset in
@@ -99,40 +59,59 @@ func saved(ns *nettest.NS, bin, contender string) (string, error) {
 	return strings.Join(keep, "\n"), nil
 }
 
-// tookEffect checks the change is in the ruleset in force: what the save
-// command prints changed, and an iptables-style contender's save output
-// has each rule the change appends or inserts, as iptables-save prints
-// it.
-func tookEffect(t restoreTool, c change, before, after string) error {
+// tookEffect checks that the change is in the ruleset in force: what
+// the save command prints changed and, for an iptables-style contender,
+// each rule the change appends, inserts or replaces (-A, -I, -R) is in
+// the save output as iptables-save prints it: its words in order, among
+// the match modules (-m tcp) iptables-save adds. (A rule a change
+// rewrites as it was, as kube-proxy rewrites a whole chain, was there
+// before too.)
+func tookEffect(t restoreTool, update, before, after string) error {
 	if after == before {
 		return fmt.Errorf("the ruleset in force did not change")
 	}
 	if t.nft {
 		return nil
 	}
-	lines := strings.Split(after, "\n")
-	for _, l := range strings.Split(c.rules, "\n") {
+	var rules [][]string
+	for _, l := range strings.Split(after, "\n") {
+		if strings.HasPrefix(l, "-A ") {
+			rules = append(rules, strings.Fields(l))
+		}
+	}
+	for _, l := range strings.Split(update, "\n") {
 		f := strings.Fields(l)
-		if len(f) < 2 || f[0] != "-A" && f[0] != "-I" {
+		if len(f) < 2 || f[0] != "-A" && f[0] != "-I" && f[0] != "-R" {
 			continue
 		}
 		rule := f[2:]
-		if f[0] == "-I" && len(rule) > 0 && strings.Trim(rule[0], "0123456789") == "" {
+		if f[0] != "-A" && len(rule) > 0 && strings.Trim(rule[0], "0123456789") == "" {
 			rule = rule[1:] // the position
 		}
-		want := strings.Join(append([]string{"-A", f[1]}, rule...), " ")
-		if !slices.Contains(lines, want) {
-			return fmt.Errorf("%q is not in the ruleset in force", want)
+		want := append([]string{"-A", f[1]}, rule...)
+		if !slices.ContainsFunc(rules, func(got []string) bool { return subsequence(want, got) }) {
+			return fmt.Errorf("%q is not in the ruleset in force", l)
 		}
 	}
 	return nil
 }
 
+// subsequence reports whether the words of want appear in got in order.
+func subsequence(want, got []string) bool {
+	for _, w := range got {
+		if len(want) > 0 && want[0] == w {
+			want = want[1:]
+		}
+	}
+	return len(want) == 0
+}
+
 // MeasureUpdate measures how long each contender's own tool takes to make
 // one small change to a loaded ruleset of each family: the largest of
 // o.Sizes up to UpdateSize rules (UpdateSize if none), loaded with the
-// contender's tool, then changed with iptables-restore --noflush or nft
-// -f and the change only. The change is checked to have taken effect in
+// contender's tool, then changed with the generator's change
+// (Generated.Update with iptables-restore --noflush, Generated.NFTUpdate
+// with nft -f). The change is checked to have taken effect in
 // the contender's save or list output. Rounds are interleaved as
 // MeasureLoad's; each round loads the ruleset afresh.
 func MeasureUpdate(o LoadOptions) ([]UpdateResult, error) {
@@ -151,8 +130,7 @@ func MeasureUpdate(o LoadOptions) ([]UpdateResult, error) {
 	n := updateSize(o.sizes())
 	type updateCase struct {
 		*loadCase
-		change     change
-		rules, nft string // the change's files
+		rules, nft string // the files of the change's two forms
 	}
 	var cases []*updateCase
 	for _, f := range o.families() {
@@ -160,12 +138,14 @@ func MeasureUpdate(o LoadOptions) ([]UpdateResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		c := &updateCase{loadCase: lc, change: changeOf(lc.g)}
-		if c.rules, err = s.write(c.change.rules); err != nil {
-			return nil, err
+		c := &updateCase{loadCase: lc}
+		if lc.g.Update != "" {
+			if c.rules, err = s.write(lc.g.Update); err != nil {
+				return nil, err
+			}
 		}
-		if c.change.nft != "" {
-			if c.nft, err = s.write(c.change.nft); err != nil {
+		if lc.g.NFTUpdate != "" {
+			if c.nft, err = s.write(lc.g.NFTUpdate); err != nil {
 				return nil, err
 			}
 		}
@@ -186,7 +166,7 @@ func MeasureUpdate(o LoadOptions) ([]UpdateResult, error) {
 						update, extra = c.nft, nil
 					}
 					if file == "" || update == "" {
-						return 0, fmt.Errorf("%s has no form for %s", c.g.Family, t.contender)
+						return 0, fmt.Errorf("%s has no change in a form for %s", c.g.Family, t.contender)
 					}
 					if _, err := timeTool(ns, t, file); err != nil {
 						return 0, fmt.Errorf("loading %d rules: %w", n, err)
@@ -203,7 +183,11 @@ func MeasureUpdate(o LoadOptions) ([]UpdateResult, error) {
 					if err != nil {
 						return 0, err
 					}
-					if err := tookEffect(t, c.change, before, after); err != nil {
+					change := c.g.Update
+					if t.nft {
+						change = c.g.NFTUpdate
+					}
+					if err := tookEffect(t, change, before, after); err != nil {
 						return 0, fmt.Errorf("the change: %w", err)
 					}
 					return float64(took.Microseconds()) / 1000, nil
@@ -226,7 +210,7 @@ func MeasureUpdate(o LoadOptions) ([]UpdateResult, error) {
 	var out []UpdateResult
 	for _, c := range cases {
 		for _, t := range tools {
-			res := UpdateResult{Change: c.change.name, Family: c.g.Family.String(), N: n, Contender: t.contender, Error: c.errs[t.contender]}
+			res := UpdateResult{Change: c.g.UpdateName, Family: c.g.Family.String(), N: n, Contender: t.contender, Error: c.errs[t.contender]}
 			if res.Error == "" {
 				res.Rounds = c.runs[t.contender]
 				res.Ms = medianMs(res.Rounds)

@@ -43,21 +43,25 @@ func TestUpdateSize(t *testing.T) {
 
 func TestTookEffect(t *testing.T) {
 	ipt, nft := restoreTool{contender: "iptables-legacy"}, restoreTool{contender: "nftables", nft: true}
-	insert := change{rules: "*filter\n-I FORWARD 1 -s 192.0.2.0/24 -j DROP\nCOMMIT\n"}
-	before := "*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -s 10.0.0.1/32 -j DROP\nCOMMIT"
+	before := "*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -s 10.0.0.1/32 -j DROP\n-A FORWARD -s 10.0.0.2/32 -p tcp -m tcp --dport 22 -j DROP\nCOMMIT"
+	replaced := "*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -s 10.0.0.1/32 -j DROP\n-A FORWARD -s 10.0.0.3/32 -p tcp -m tcp --dport 22 -j DROP\nCOMMIT"
 	for _, c := range []struct {
 		name          string
 		tool          restoreTool
+		update        string
 		before, after string
 		ok            bool
 	}{
-		{"inserted", ipt, before, "*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -s 192.0.2.0/24 -j DROP\n-A FORWARD -s 10.0.0.1/32 -j DROP\nCOMMIT", true},
-		{"unchanged", ipt, before, before, false},
-		{"another rule", ipt, before, "*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -s 192.0.2.0/25 -j DROP\n-A FORWARD -s 10.0.0.1/32 -j DROP\nCOMMIT", false},
-		{"nft changed", nft, "table ip bench {}", "table ip bench { set s {} }", true},
-		{"nft unchanged", nft, "table ip bench {}", "table ip bench {}", false},
+		{"replaced", ipt, "-R FORWARD 2 -s 10.0.0.3/32 -p tcp --dport 22 -j DROP", before, replaced, true},
+		{"inserted", ipt, "-I FORWARD 1 -s 10.0.0.3/32 -p tcp --dport 22 -j DROP", before, "*filter\n-A FORWARD -s 10.0.0.3/32 -p tcp -m tcp --dport 22 -j DROP\n" + before[9:], true},
+		{"unchanged", ipt, "-R FORWARD 2 -s 10.0.0.3/32 -p tcp --dport 22 -j DROP", before, before, false},
+		{"another rule", ipt, "-R FORWARD 2 -s 10.0.0.3/32 -p tcp --dport 23 -j DROP", before, replaced, false},
+		{"rewritten as it was", ipt, "-A FORWARD -s 10.0.0.1/32 -j DROP\n-A FORWARD -s 10.0.0.3/32 -p tcp --dport 22 -j DROP", before, replaced, true},
+		{"another chain", ipt, "-R INPUT 2 -s 10.0.0.3/32 -p tcp --dport 22 -j DROP", before, replaced, false},
+		{"nft changed", nft, "", "table ip bench {}", "table ip bench { set s {} }", true},
+		{"nft unchanged", nft, "", "table ip bench {}", "table ip bench {}", false},
 	} {
-		err := tookEffect(c.tool, insert, c.before, c.after)
+		err := tookEffect(c.tool, c.update, c.before, c.after)
 		if (err == nil) != c.ok {
 			t.Errorf("%s: error %v, want ok %v", c.name, err, c.ok)
 		}
