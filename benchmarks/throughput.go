@@ -44,11 +44,11 @@ type ThroughputOptions struct {
 	Log io.Writer
 }
 
-// Flows is how many probe flows a generated ruleset's traffic is drawn
+// probeFlows is how many probe flows a generated ruleset's traffic is drawn
 // from, before those the ruleset or the routing would drop are left out:
 // enough that every rule class of the families is searched, few enough
 // that the Go evaluator judges them in a moment at 10,000 rules.
-const Flows = 1024
+const probeFlows = 1024
 
 // throughputSeed is the seed of the generated rulesets, the same in every
 // run so runs compare.
@@ -142,15 +142,15 @@ type rig struct {
 // measure runs one case: the family's ruleset of n rules, every
 // contender, o.Rounds rounds.
 func (r *rig) measure(f rulesets.Family, n int, o ThroughputOptions) ([]ThroughputResult, error) {
-	g := rulesets.GenerateIn(f, n, throughputSeed, Flows, "FORWARD")
+	g := rulesets.GenerateIn(f, n, throughputSeed, probeFlows, "FORWARD")
 	frames, err := r.forwarded(g)
 	if err != nil {
 		return nil, err
 	}
 	if len(frames) == 0 {
-		return nil, fmt.Errorf("the ruleset forwards none of the %d probe flows", Flows)
+		return nil, fmt.Errorf("the ruleset forwards none of the %d probe flows", probeFlows)
 	}
-	fmt.Fprintf(o.Log, "throughput %s %d: %d of %d probe flows forwarded\n", f, n, len(frames), Flows)
+	fmt.Fprintf(o.Log, "throughput %s %d: %d of %d probe flows forwarded\n", f, n, len(frames), probeFlows)
 	gen, err := r.generator(frames)
 	if err != nil {
 		return nil, err
@@ -325,9 +325,10 @@ func (r *rig) run(c Contender, g *rulesets.Generated, gen *pktgen.Generator, d t
 
 // clear clears every contender's state in the firewall. iptables-legacy's
 // filter table stays, empty and accepting: x_tables removes a table from a
-// namespace only when the namespace goes. The first clear makes it, so
-// every turn of a run, none's included, passes its one FORWARD hook alike
-// (about 1% of a packet's cost here, below the noise of the VM).
+// namespace only when the namespace goes. When iptables-legacy is a
+// contender the first clear makes the table, so every turn of the run,
+// none's included, passes its FORWARD hook alike (a cost we could not
+// tell from the noise of a shared 2-core VM).
 func (r *rig) clear() error {
 	for _, c := range r.contenders {
 		if err := c.Clear(r.top.Firewall); err != nil {
