@@ -100,7 +100,7 @@ func (n *notes) ref(msg string) string {
 		i = len(n.list) - 1
 	}
 	word := "failed"
-	if strings.HasPrefix(msg, "refused") {
+	if refusal(msg) {
 		word = "refused"
 	}
 	return fmt.Sprintf("%s [%d]", word, i+1)
@@ -110,6 +110,13 @@ func (n *notes) write(b *strings.Builder) {
 	for i, msg := range n.list {
 		fmt.Fprintf(b, "[%d] %s\n\n", i+1, escape(msg))
 	}
+}
+
+// refusal reports whether an error is a contender declining a ruleset
+// rather than failing at it: bpftables says that what it cannot run yet
+// is "not yet supported", as iptables-restore words its own refusals.
+func refusal(msg string) bool {
+	return strings.HasPrefix(msg, "refused") || strings.Contains(msg, "not yet supported")
 }
 
 // contenderTable writes figures with a row per case and a column per

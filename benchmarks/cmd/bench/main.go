@@ -73,7 +73,7 @@ type plan struct {
 }
 
 func planFor(quick bool) plan {
-	families := rulesets.Families
+	families := rulesets.All
 	if quick {
 		return plan{rounds: 1, cost: []int{0, 10, 100}, costPackets: 4, costRepeat: 1000,
 			families: families, throughput: []int{100}, send: 500 * time.Millisecond,
@@ -128,11 +128,7 @@ func run(o options) (*benchmarks.Results, error) {
 		return nil, fmt.Errorf("update: %w", err)
 	}
 	logf("throughput: %v rules, %s a round, %d rounds", p.throughput, p.send, p.rounds)
-	r.Throughput, err = benchmarks.MeasureThroughput(benchmarks.ThroughputOptions{
-		Bin: bin, Families: p.families, Sizes: p.throughput, Duration: p.send, Rounds: p.rounds, Log: o.log})
-	if err != nil {
-		return nil, fmt.Errorf("throughput: %w", err)
-	}
+	r.Throughput = measureThroughput(p, bin, o.log, logf)
 	if err := write(o.out, r); err != nil {
 		return nil, err
 	}
@@ -227,6 +223,31 @@ func measureMemory(p plan, logf func(string, ...any)) []benchmarks.MemoryResult 
 				continue
 			}
 			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// measureThroughput measures one family at a time, so that a family the
+// harness cannot measure is reported with the reason, under every
+// contender, rather than ending the run.
+func measureThroughput(p plan, bin string, log io.Writer, logf func(string, ...any)) []benchmarks.ThroughputResult {
+	var out []benchmarks.ThroughputResult
+	for _, f := range p.families {
+		rs, err := benchmarks.MeasureThroughput(benchmarks.ThroughputOptions{
+			Bin: bin, Families: []rulesets.Family{f}, Sizes: p.throughput, Duration: p.send, Rounds: p.rounds, Log: log})
+		out = append(out, rs...)
+		if err == nil {
+			continue
+		}
+		logf("throughput %s: %v", f, err)
+		for _, n := range p.throughput {
+			if slices.ContainsFunc(rs, func(t benchmarks.ThroughputResult) bool { return t.N == n }) {
+				continue
+			}
+			for _, c := range benchmarks.Contenders(bin) {
+				out = append(out, benchmarks.ThroughputResult{Family: f.String(), N: n, Contender: c.Name, Error: "not measured: " + err.Error()})
+			}
 		}
 	}
 	return out
