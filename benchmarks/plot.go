@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -117,8 +118,31 @@ func addLine(p *plot.Plot, name string, i int, s *spreadXYs) error {
 // cannot start at the library's default of zero, nor span one value.
 func logRange(a *plot.Axis, lo, hi float64) {
 	a.Scale = plot.LogScale{}
-	a.Tick.Marker = plot.LogTicks{Prec: -1}
+	a.Tick.Marker = logTicks{}
 	a.Min, a.Max = lo/1.5, hi*1.5
+}
+
+// logTicks marks a log axis at every digit of each power of ten and labels
+// 1, 2 and 5 times it, so that a range of less than a decade still reads
+// (plot.LogTicks labels the powers of ten only).
+type logTicks struct{}
+
+func (logTicks) Ticks(lo, hi float64) []plot.Tick {
+	var ts []plot.Tick
+	for p := math.Floor(math.Log10(lo)); p <= math.Ceil(math.Log10(hi)); p++ {
+		for d := 1.0; d <= 9; d++ {
+			v := d * math.Pow(10, p)
+			if v < lo || v > hi {
+				continue
+			}
+			t := plot.Tick{Value: v}
+			if d == 1 || d == 2 || d == 5 {
+				t.Label = strconv.FormatFloat(v, 'g', -1, 64)
+			}
+			ts = append(ts, t)
+		}
+	}
+	return ts
 }
 
 func costPlot(r *Results) (*plot.Plot, error) {
