@@ -11,8 +11,8 @@ import (
 type goal struct {
 	name   string
 	target string
-	// measured is the figure with what it is of ("1.35 (allowlist,
-	// 1,000 rules)"), or why there is none.
+	// measured is the figure with what it is of ("1.35 (1,000 rules)",
+	// "174 ms (mixed)"), or why there is none.
 	measured string
 	// judged is false when the run has no figure for the goal; met is
 	// then meaningless.
@@ -58,6 +58,8 @@ func goals(r *Results) []goal {
 
 func writeGoals(b *strings.Builder, r *Results) {
 	b.WriteString("## Goals\n\n")
+	b.WriteString("Each goal is judged on this run's medians; a worst family or size is named beside its figure, and families bpftables has no figure for are named after it. " +
+		"iptables-legacy's and iptables-nft's figures for the same measure stand beside where the goal applies to them. A goal this run has no figure for is not measured, neither met nor missed.\n\n")
 	b.WriteString("| goal | target | bpftables | verdict | iptables-legacy | iptables-nft |\n|---|---|---|---|---|---|\n")
 	for _, g := range goals(r) {
 		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", g.name, g.target, g.measured, g.verdict(), g.legacy, g.nft)
