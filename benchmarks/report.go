@@ -226,6 +226,26 @@ func writeThroughput(b *strings.Builder, r *Results) {
 			text: fmt.Sprintf("%s ×%.2f%s", pps(t.PPS), t.Ratio, withSpread(t.Rounds, pps))}
 	}
 	contenderTable(b, []string{"family", "rules"}, figs)
+	// the flows and hooks a case ran with, once each: every contender of
+	// a case has the same flows, and a bpftables contender its one hook
+	var flows, hooks []string
+	for _, t := range r.Throughput {
+		if t.Error != "" {
+			continue
+		}
+		if f := fmt.Sprintf("%s at %s rules %s", t.Family, thousands(t.N), thousands(t.Flows)); t.Flows > 0 && !slices.Contains(flows, f) {
+			flows = append(flows, f)
+		}
+		if h := t.Contender + " at " + t.Hook; t.Hook != "" && !slices.Contains(hooks, h) {
+			hooks = append(hooks, h)
+		}
+	}
+	if len(flows) > 0 {
+		fmt.Fprintf(b, "Distinct packets each case's traffic cycles through (the probe flows the ruleset accepts): %s.\n\n", strings.Join(flows, ", "))
+	}
+	if len(hooks) > 0 {
+		fmt.Fprintf(b, "Where bpftables ran on the firewall, as bpftables status shows it: %s.\n\n", strings.Join(hooks, "; "))
+	}
 	writePlots(b, r, "throughput")
 }
 

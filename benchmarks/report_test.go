@@ -44,7 +44,10 @@ func sampleResults() *Results {
 	for _, f := range []string{"blocklist", "kube-proxy"} {
 		for _, c := range contenderNames {
 			t := ThroughputResult{Family: f, N: 10000, Contender: c, PPS: pps[c], Ratio: pps[c] / pps["none"],
-				Rounds: []float64{pps[c] * 0.98, pps[c], pps[c] * 1.01}}
+				Rounds: []float64{pps[c] * 0.98, pps[c], pps[c] * 1.01}, Flows: 1024}
+			if c == "bpftables-xdp" {
+				t.Hook = "xdp xdp-native"
+			}
 			if f == "kube-proxy" && strings.HasPrefix(c, "bpftables") {
 				t = ThroughputResult{Family: f, N: 10000, Contender: c, Error: "refused: table nat: not yet supported in the datapath"}
 			}
@@ -147,6 +150,11 @@ func TestEveryContenderReported(t *testing.T) {
 	tp := section(t, md, "Throughput")
 	if !strings.Contains(tp, "| kube-proxy | 10,000 | 1.00M ×1.00 (980k–1.01M) |") {
 		t.Errorf("throughput row of kube-proxy missing or misprinted:\n%s", tp)
+	}
+	for _, want := range []string{"blocklist at 10,000 rules 1,024, kube-proxy at 10,000 rules 1,024.", "bpftables-xdp at xdp xdp-native."} {
+		if !strings.Contains(tp, want) {
+			t.Errorf("throughput section lacks %q:\n%s", want, tp)
+		}
 	}
 	if !strings.Contains(tp, "refused [1] | refused [1] |") || !strings.Contains(tp, "[1] refused: table nat: not yet supported in the datapath") {
 		t.Errorf("bpftables' refusal not reported with its message:\n%s", tp)
