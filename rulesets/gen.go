@@ -47,11 +47,11 @@ var Shaped = []Family{KubeProxy, Docker}
 // All lists every family, Families then Shaped.
 var All = slices.Concat(Families, Shaped)
 
-// HostAddr is the address of the host the shaped families describe, where
-// the kube-proxy family's NodePorts and the Docker family's published ports
-// are: 192.0.2.1, the firewall's client-side address in internal/nettest's
-// topology, so that traffic sent to it there is the host's own, as traffic
-// to a published port must be to reach Docker's DNAT.
+// HostAddr is the host's own address in the shaped families: the node IP
+// kube-proxy's nftables mode takes NodePorts on, and where the Docker
+// family's packets go to reach published ports. It is 192.0.2.1, the
+// firewall's client-side address in internal/nettest's topology, so that
+// there traffic to it is the host's own, as Docker's DNAT requires.
 var HostAddr = netip.MustParseAddr("192.0.2.1")
 
 // String returns the family's name.
@@ -76,8 +76,8 @@ type Generated struct {
 	// nftables, written as an nftables user would: sets where the rules
 	// are one shape (blocklist, allowlist), rules where first-match order
 	// among overlapping rules matters (mixed), kube-proxy's own nftables
-	// mode, Docker's with its per-port rules as sets and maps. It starts with flush ruleset: it replaces everything in the
-	// namespace.
+	// mode, Docker's with its per-port rules as sets and maps. It starts
+	// with flush ruleset: it replaces everything in the namespace.
 	NFT string
 	// Packets are the probe packets, to the chain's hook.
 	Packets []packet.Spec
@@ -91,12 +91,12 @@ type Generated struct {
 	Update string
 	// NFTUpdate is the nft -f script a user of nftables would run for the
 	// same change to NFT: set and map elements deleted and added, or
-	// kube-proxy's own transaction. Mixed replaces its rule by handle, `replace rule ip
-	// bench CHAIN handle H ...`: nft numbers the chains and rules of a
-	// table from 1 in the order it adds them, so in the table NFT creates
-	// (after its flush ruleset) rule k of the chain has handle k+1. Like
-	// Update, it applies once to the ruleset NFT loads: elements it deletes
-	// are gone afterwards.
+	// kube-proxy's own transaction. Mixed replaces its rule by handle,
+	// `replace rule ip bench CHAIN handle H ...`: nft numbers the chains
+	// and rules of a table from 1 in the order it adds them, so in the
+	// table NFT creates (after its flush ruleset) rule k of the chain has
+	// handle k+1. Like Update, it applies once to the ruleset NFT loads:
+	// elements it deletes are gone afterwards.
 	NFTUpdate string
 	// UpdateName says what Update changes: "one rule", "one Service" or
 	// "one port".
