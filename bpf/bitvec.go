@@ -689,17 +689,8 @@ func (g *gen) emitFound(e *emitter, label string) {
 // a shared exit: the scan of a large segment is longer than a jump
 // reaches).
 func (g *gen) arrayLookup(e *emitter, m string, reg asm.Register) {
-	ok := e.newLabel("bvok")
-	e.emit(
-		asm.StoreMem(asm.R10, bvStackKey, reg, asm.Word),
-		asm.LoadMapPtr(asm.R1, 0).WithReference(m),
-		asm.Mov.Reg(asm.R2, asm.R10),
-		asm.Add.Imm(asm.R2, bvStackKey),
-		asm.FnMapLookupElem.Call(),
-		asm.JNE.Imm(asm.R0, 0, ok),
-	)
-	e.ret(bvNone)
-	e.mark(ok)
+	e.emit(asm.StoreMem(asm.R10, bvStackKey, reg, asm.Word))
+	lookupOrReturn(e, m, bvStackKey, bvNone)
 }
 
 // fieldClass leaves the class of a numeric field of the packet context
