@@ -412,11 +412,8 @@ func lookupPkt(e *emitter, key int16, onNull int32) {
 // the value's pointer in r0, or returns onNull when there is none.
 func lookupOrReturn(e *emitter, m string, key int16, onNull int32) {
 	ok := e.newLabel("found")
+	mapLookup(e, m, key)
 	e.emit(
-		asm.LoadMapPtr(asm.R1, 0).WithReference(m),
-		asm.Mov.Reg(asm.R2, asm.R10),
-		asm.Add.Imm(asm.R2, int32(key)),
-		asm.FnMapLookupElem.Call(),
 		asm.JNE.Imm(asm.R0, 0, ok),
 	)
 	e.ret(onNull)
@@ -436,10 +433,9 @@ func (g *gen) entryMain(e *emitter, k Kind, roots []*plan.Chain) {
 			e.emit(
 				asm.LoadMem(asm.R1, asm.R7, f.idx, asm.Word),
 				asm.StoreMem(asm.R10, stackCounterKey, asm.R1, asm.Word),
-				asm.LoadMapPtr(asm.R1, 0).WithReference(MapIfaces),
-				asm.Mov.Reg(asm.R2, asm.R10),
-				asm.Add.Imm(asm.R2, stackCounterKey),
-				asm.FnMapLookupElem.Call(),
+			)
+			mapLookup(e, MapIfaces, stackCounterKey)
+			e.emit(
 				asm.JEq.Imm(asm.R0, 0, none),
 				asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
 				asm.StoreMem(asm.R7, f.bits, asm.R1, asm.DWord),
@@ -567,11 +563,8 @@ func (g *gen) countStacked(e *emitter) {
 // inline; r7 is the packet context.
 func (g *gen) countAt(e *emitter) {
 	skip := e.newLabel("nocnt")
+	mapLookup(e, MapCounters, stackCounterKey)
 	e.emit(
-		asm.LoadMapPtr(asm.R1, 0).WithReference(MapCounters),
-		asm.Mov.Reg(asm.R2, asm.R10),
-		asm.Add.Imm(asm.R2, stackCounterKey),
-		asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, skip),
 		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
 		asm.Add.Imm(asm.R1, 1),
@@ -597,4 +590,15 @@ func (g *gen) countFunction(e *emitter, k Kind) {
 	g.countAt(e)
 	e.mark(done)
 	e.ret(0)
+}
+
+// mapLookup calls bpf_map_lookup_elem on the map with the key at the
+// stack slot; r0 is the value's pointer or null.
+func mapLookup(e *emitter, m string, key int16) {
+	e.emit(
+		asm.LoadMapPtr(asm.R1, 0).WithReference(m),
+		asm.Mov.Reg(asm.R2, asm.R10),
+		asm.Add.Imm(asm.R2, int32(key)),
+		asm.FnMapLookupElem.Call(),
+	)
 }

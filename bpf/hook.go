@@ -421,10 +421,9 @@ func HookProgram(h HookSpec) *ebpf.ProgramSpec {
 	judge := e.newLabel("judge")
 	e.emit(
 		asm.StoreImm(asm.R10, hsKey, 0, asm.Word),
-		asm.LoadMapPtr(asm.R1, 0).WithReference(mapConfig),
-		asm.Mov.Reg(asm.R2, asm.R10),
-		asm.Add.Imm(asm.R2, hsKey),
-		asm.FnMapLookupElem.Call(),
+	)
+	mapLookup(e, mapConfig, hsKey)
+	e.emit(
 		asm.JEq.Imm(asm.R0, 0, decide),
 		asm.LoadMem(asm.R1, asm.R0, 0, asm.Word),
 		asm.JEq.Imm(asm.R1, 0, decide),
