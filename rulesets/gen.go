@@ -1,6 +1,6 @@
 // Package rulesets generates the rulesets bpftables is measured with:
-// seeded and deterministic, each as iptables-restore text plus the traffic
-// to probe it with.
+// seeded and deterministic, each as iptables-restore text, the same intent
+// for nftables, the traffic to probe it with, and one small change to it.
 //
 //   - Blocklist: N `-s ADDR/32 -j DROP`, traffic from other addresses.
 //   - Allowlist: N `-d ADDR -p tcp --dport PORT -j ACCEPT` under a DROP
@@ -8,12 +8,17 @@
 //   - Mixed: ClassBench-like rules - source and destination prefixes of
 //     mixed lengths, port ranges, protocols - with traffic drawn from them,
 //     and a quarter of it matching no rule.
+//   - KubeProxy: N Services of KubeEndpoints endpoints each, in the chains
+//     kube-proxy writes (kubeproxy.go), traffic to the last Service.
+//   - Docker: N published ports, one container each, in the chains Docker
+//     writes (docker.go), traffic to the last published port.
 package rulesets
 
 import (
 	"fmt"
 	"math/rand"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/bpftables/bpftables/translator/packet"
@@ -27,33 +32,75 @@ const (
 	Blocklist Family = iota
 	Allowlist
 	Mixed
+	KubeProxy
+	Docker
 )
 
-// Families lists the generated families.
+// Families lists the families whose rules are all in the filter table, in
+// one built-in chain: what a filter-only datapath can run.
 var Families = []Family{Blocklist, Allowlist, Mixed}
+
+// Shaped lists the families shaped like a tool's own rules, with nat
+// tables and stateful matches.
+var Shaped = []Family{KubeProxy, Docker}
+
+// All lists every family, Families then Shaped.
+var All = slices.Concat(Families, Shaped)
+
+// HostAddr is the host's own address in the shaped families: the node IP
+// kube-proxy's nftables mode takes NodePorts on, and where the Docker
+// family's packets go to reach published ports. It is 192.0.2.1, the
+// firewall's client-side address in internal/nettest's topology, so that
+// there traffic to it is the host's own, as Docker's DNAT requires.
+var HostAddr = netip.MustParseAddr("192.0.2.1")
 
 // String returns the family's name.
 func (f Family) String() string {
-	return [...]string{"blocklist", "allowlist", "mixed"}[f]
+	return [...]string{"blocklist", "allowlist", "mixed", "kube-proxy", "docker"}[f]
 }
 
 // Generated is a generated ruleset and its probe traffic.
 type Generated struct {
 	Family Family
-	N      int
+	// N is how many rules, Services or published ports there are.
+	N int
 	// Chain is the built-in chain of the filter table the rules are in:
-	// INPUT or FORWARD.
+	// INPUT or FORWARD. The shaped families' rules are where their tool
+	// puts them, whichever; their packets are for FORWARD (and the nat
+	// table's PREROUTING before it).
 	Chain string
-	// Rules is iptables-restore text for the filter table.
+	// Rules is iptables-restore text: the filter table, and for the
+	// shaped families the nat (and raw) tables too.
 	Rules string
 	// NFT is the same intent as an nft -f script for the kernel's
 	// nftables, written as an nftables user would: sets where the rules
 	// are one shape (blocklist, allowlist), rules where first-match order
-	// among overlapping rules matters (mixed). It starts with flush
-	// ruleset: it replaces everything in the namespace.
+	// among overlapping rules matters (mixed), kube-proxy's own nftables
+	// mode, Docker's with its per-port rules as sets and maps. It starts
+	// with flush ruleset: it replaces everything in the namespace.
 	NFT string
 	// Packets are the probe packets, to the chain's hook.
 	Packets []packet.Spec
+	// Update is an iptables-restore script, for --noflush, that makes one
+	// small change to Rules as a user of the family would: blocklist,
+	// allowlist and mixed replace the middle rule of the chain (-R CHAIN
+	// (N+1)/2); kube-proxy's is what it writes when one endpoint of the
+	// middle Service changes; Docker's publishes one more port. It applies
+	// to the ruleset Rules loads, once: load Rules again before applying
+	// it again.
+	Update string
+	// NFTUpdate is the nft -f script a user of nftables would run for the
+	// same change to NFT: set and map elements deleted and added, or
+	// kube-proxy's own transaction. Mixed replaces its rule by handle,
+	// `replace rule ip bench CHAIN handle H ...`: nft numbers the chains
+	// and rules of a table from 1 in the order it adds them, so in the
+	// table NFT creates (after its flush ruleset) rule k of the chain has
+	// handle k+1. Like Update, it applies once to the ruleset NFT loads:
+	// elements it deletes are gone afterwards.
+	NFTUpdate string
+	// UpdateName says what Update changes: "one rule", "one Service" or
+	// "one port".
+	UpdateName string
 }
 
 // Generate makes a ruleset of n rules of the family in INPUT from the
@@ -72,11 +119,20 @@ func GenerateIn(f Family, n int, seed int64, count int, chain string) *Generated
 		g.blocklist(r, count)
 	case Allowlist:
 		g.allowlist(r, count)
-	default:
+	case Mixed:
 		g.mixed(r, count)
+	case KubeProxy:
+		g.kubeProxy(r, count)
+	case Docker:
+		g.docker(r, count)
 	}
 	return g
 }
+
+// middle is the number (from 1) of the rule an update replaces: the middle
+// one of n, so that a chain held as a list is neither cut at its head nor
+// at its tail.
+func middle(n int) int { return (n + 1) / 2 }
 
 // header starts the filter table with the chain's policy; the other
 // built-in chains accept.
@@ -117,8 +173,10 @@ func (g *Generated) blocklist(r *rand.Rand, count int) {
 	g.nftHeader(&nft)
 	nft.WriteString("\tset blocked {\n\t\ttype ipv4_addr\n\t\telements = {")
 	seen := map[netip.Addr]bool{}
+	list := make([]netip.Addr, 0, g.N)
 	for i := 0; i < g.N; i++ {
 		a := addr(10, r.Intn(1<<22))
+		list = append(list, a)
 		fmt.Fprintf(&b, "-A %s -s %s/32 -j DROP\n", g.Chain, a)
 		if !seen[a] { // a set holds an address once
 			if len(seen) > 0 {
@@ -136,6 +194,32 @@ func (g *Generated) blocklist(r *rand.Rand, count int) {
 		// 11.x.y.z: never in the list
 		g.Packets = append(g.Packets, packet.Spec{Src: addr(11, r.Intn(1<<22)), Dst: addr(192, 1), Proto: packet.ProtoTCP, SrcPort: uint16(1024 + r.Intn(60000)), DstPort: 443, TCPFlags: packet.SYN})
 	}
+	g.blocklistUpdate(r, list)
+}
+
+// blocklistUpdate blocks an address not yet in the list in place of the
+// middle rule's.
+func (g *Generated) blocklistUpdate(r *rand.Rand, list []netip.Addr) {
+	if len(list) == 0 {
+		return
+	}
+	times := map[netip.Addr]int{}
+	for _, a := range list {
+		times[a]++
+	}
+	k := middle(len(list))
+	old, nu := list[k-1], list[k-1]
+	for times[nu] > 0 {
+		nu = addr(10, r.Intn(1<<22))
+	}
+	g.UpdateName = "one rule"
+	g.Update = fmt.Sprintf("*filter\n-R %s %d -s %s/32 -j DROP\nCOMMIT\n", g.Chain, k, nu)
+	var nft strings.Builder
+	if times[old] == 1 { // else another rule still blocks it
+		fmt.Fprintf(&nft, "delete element ip bench blocked { %s }\n", old)
+	}
+	fmt.Fprintf(&nft, "add element ip bench blocked { %s }\n", nu)
+	g.NFTUpdate = nft.String()
 }
 
 func (g *Generated) allowlist(r *rand.Rand, count int) {
@@ -145,8 +229,10 @@ func (g *Generated) allowlist(r *rand.Rand, count int) {
 	nft.WriteString("\tset allowed {\n\t\ttype ipv4_addr . inet_service\n\t\telements = {")
 	var last netip.Addr
 	var lastPort int
+	ports := make([]int, 0, g.N)
 	for i := 0; i < g.N; i++ {
 		last, lastPort = addr(10, i), 1+r.Intn(65535)
+		ports = append(ports, lastPort)
 		fmt.Fprintf(&b, "-A %s -d %s/32 -p tcp -m tcp --dport %d -j ACCEPT\n", g.Chain, last, lastPort)
 		if i > 0 {
 			nft.WriteString(",")
@@ -160,6 +246,22 @@ func (g *Generated) allowlist(r *rand.Rand, count int) {
 	for i := 0; i < count; i++ {
 		g.Packets = append(g.Packets, packet.Spec{Src: addr(172, r.Intn(1<<16)), Dst: last, Proto: packet.ProtoTCP, SrcPort: uint16(1024 + r.Intn(60000)), DstPort: uint16(lastPort), TCPFlags: packet.SYN})
 	}
+	g.allowlistUpdate(r, ports)
+}
+
+// allowlistUpdate moves the middle rule's service to another port.
+func (g *Generated) allowlistUpdate(r *rand.Rand, ports []int) {
+	if len(ports) == 0 {
+		return
+	}
+	k := middle(len(ports))
+	a, old, nu := addr(10, k-1), ports[k-1], ports[k-1]
+	for nu == old {
+		nu = 1 + r.Intn(65535)
+	}
+	g.UpdateName = "one rule"
+	g.Update = fmt.Sprintf("*filter\n-R %s %d -d %s/32 -p tcp -m tcp --dport %d -j ACCEPT\nCOMMIT\n", g.Chain, k, a, nu)
+	g.NFTUpdate = fmt.Sprintf("delete element ip bench allowed { %s . %d }\nadd element ip bench allowed { %s . %d }\n", a, old, a, nu)
 }
 
 // mixedRule is one ClassBench-like rule.
@@ -200,67 +302,45 @@ func portRange(r *rand.Rand) [2]uint16 {
 	}
 }
 
+// drawMixed draws one ClassBench-like rule.
+func drawMixed(r *rand.Rand) mixedRule {
+	// ACL rules name at least one address: a rule with neither would
+	// match the traffic from outside 10/8 that is meant to match nothing.
+	sl, dl := prefixLen(r), prefixLen(r)
+	for sl == 0 && dl == 0 {
+		dl = prefixLen(r)
+	}
+	src, _ := addr(10, r.Intn(1<<24)).Prefix(sl)
+	dst, _ := addr(10, r.Intn(1<<24)).Prefix(dl)
+	mr := mixedRule{src: src, dst: dst, sport: [2]uint16{0, 65535}, dport: [2]uint16{0, 65535}, accept: r.Intn(3) > 0}
+	switch x := r.Intn(100); {
+	case x < 55:
+		mr.proto = packet.ProtoTCP
+	case x < 85:
+		mr.proto = packet.ProtoUDP
+	case x < 90:
+		mr.proto = packet.ProtoICMP
+	}
+	if mr.proto == packet.ProtoTCP || mr.proto == packet.ProtoUDP {
+		mr.sport, mr.dport = portRange(r), portRange(r)
+		if r.Intn(4) > 0 {
+			mr.sport = [2]uint16{0, 65535} // source ports are mostly open
+		}
+	}
+	return mr
+}
+
 func (g *Generated) mixed(r *rand.Rand, count int) {
 	var rules []mixedRule
 	for i := 0; i < g.N; i++ {
-		// ACL rules name at least one address: a rule with neither
-		// would match the traffic from outside 10/8 that is meant to
-		// match nothing.
-		sl, dl := prefixLen(r), prefixLen(r)
-		for sl == 0 && dl == 0 {
-			dl = prefixLen(r)
-		}
-		src, _ := addr(10, r.Intn(1<<24)).Prefix(sl)
-		dst, _ := addr(10, r.Intn(1<<24)).Prefix(dl)
-		mr := mixedRule{src: src, dst: dst, sport: [2]uint16{0, 65535}, dport: [2]uint16{0, 65535}, accept: r.Intn(3) > 0}
-		switch x := r.Intn(100); {
-		case x < 55:
-			mr.proto = packet.ProtoTCP
-		case x < 85:
-			mr.proto = packet.ProtoUDP
-		case x < 90:
-			mr.proto = packet.ProtoICMP
-		}
-		if mr.proto == packet.ProtoTCP || mr.proto == packet.ProtoUDP {
-			mr.sport, mr.dport = portRange(r), portRange(r)
-			if r.Intn(4) > 0 {
-				mr.sport = [2]uint16{0, 65535} // source ports are mostly open
-			}
-		}
-		rules = append(rules, mr)
+		rules = append(rules, drawMixed(r))
 	}
 	var b strings.Builder
 	g.header(&b, "DROP")
 	nftRules := make([]string, 0, len(rules))
 	for _, mr := range rules {
 		nftRules = append(nftRules, mr.nft())
-		b.WriteString("-A " + g.Chain)
-		if mr.src.Bits() > 0 {
-			fmt.Fprintf(&b, " -s %s", mr.src)
-		}
-		if mr.dst.Bits() > 0 {
-			fmt.Fprintf(&b, " -d %s", mr.dst)
-		}
-		if mr.proto != 0 {
-			fmt.Fprintf(&b, " -p %s", map[uint8]string{6: "tcp", 17: "udp", 1: "icmp"}[mr.proto])
-		}
-		for _, p := range []struct {
-			name string
-			r    [2]uint16
-		}{{"sport", mr.sport}, {"dport", mr.dport}} {
-			switch {
-			case p.r == [2]uint16{0, 65535}:
-			case p.r[0] == p.r[1]:
-				fmt.Fprintf(&b, " --%s %d", p.name, p.r[0])
-			default:
-				fmt.Fprintf(&b, " --%s %d:%d", p.name, p.r[0], p.r[1])
-			}
-		}
-		if mr.accept {
-			b.WriteString(" -j ACCEPT\n")
-		} else {
-			b.WriteString(" -j DROP\n")
-		}
+		fmt.Fprintf(&b, "-A %s %s\n", g.Chain, mr.iptables())
 	}
 	b.WriteString("COMMIT\n")
 	g.Rules = b.String()
@@ -292,6 +372,50 @@ func (g *Generated) mixed(r *rand.Rand, count int) {
 		}
 		g.Packets = append(g.Packets, s)
 	}
+	g.mixedUpdate(r)
+}
+
+// mixedUpdate replaces the middle rule with a new one.
+func (g *Generated) mixedUpdate(r *rand.Rand) {
+	if g.N == 0 {
+		return
+	}
+	k, mr := middle(g.N), drawMixed(r)
+	g.UpdateName = "one rule"
+	g.Update = fmt.Sprintf("*filter\n-R %s %d %s\nCOMMIT\n", g.Chain, k, mr.iptables())
+	g.NFTUpdate = fmt.Sprintf("replace rule ip bench %s handle %d %s\n", strings.ToLower(g.Chain), k+1, mr.nft())
+}
+
+// iptables returns the rule's match and target in iptables' syntax.
+func (mr mixedRule) iptables() string {
+	var parts []string
+	if mr.src.Bits() > 0 {
+		parts = append(parts, "-s "+mr.src.String())
+	}
+	if mr.dst.Bits() > 0 {
+		parts = append(parts, "-d "+mr.dst.String())
+	}
+	if mr.proto != 0 {
+		parts = append(parts, "-p "+map[uint8]string{6: "tcp", 17: "udp", 1: "icmp"}[mr.proto])
+	}
+	for _, p := range []struct {
+		name string
+		r    [2]uint16
+	}{{"sport", mr.sport}, {"dport", mr.dport}} {
+		switch {
+		case p.r == [2]uint16{0, 65535}:
+		case p.r[0] == p.r[1]:
+			parts = append(parts, fmt.Sprintf("--%s %d", p.name, p.r[0]))
+		default:
+			parts = append(parts, fmt.Sprintf("--%s %d:%d", p.name, p.r[0], p.r[1]))
+		}
+	}
+	if mr.accept {
+		parts = append(parts, "-j ACCEPT")
+	} else {
+		parts = append(parts, "-j DROP")
+	}
+	return strings.Join(parts, " ")
 }
 
 // nft returns the rule in nft's syntax. Rules that overlap with other
