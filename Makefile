@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/bpftables
 
-.PHONY: all build demo test deps fuzz bench-cost clean
+.PHONY: all build demo test deps fuzz bench bench-quick clean
 all: build
 
 build:
@@ -29,10 +29,21 @@ test: deps
 deps:
 	./.ci/install-deps
 
-# Per-packet cost and load time of generated rulesets, written to
-# benchmarks/RESULTS.md (needs root; takes a few minutes).
-bench-cost:
-	$(GO) run ./benchmarks/cmd/cost -rounds 5 -md benchmarks/RESULTS.md
+# bpftables side by side with iptables-legacy, iptables-nft and nftables:
+# per-packet cost, throughput, load, update and memory, written to
+# benchmarks/RESULTS.md, benchmarks/results.json and benchmarks/plots/
+# (needs root; takes the better part of an hour - run it on a quiet
+# machine).
+bench: build
+	$(GO) run ./benchmarks/cmd/bench -bin $(BIN) -out benchmarks
+
+# The smoke run: small rulesets, short rounds, written to a temporary
+# directory so that the committed report stays. make test runs it too
+# (TestQuickRun in benchmarks/cmd/bench).
+bench-quick: build
+	@dir=$$(mktemp -d); \
+	$(GO) run ./benchmarks/cmd/bench -quick -bin $(BIN) -out $$dir && \
+	echo "smoke run written to $$dir"
 
 # A longer fuzz run of the restore parser (FUZZTIME=10m by default).
 FUZZTIME ?= 10m

@@ -26,6 +26,8 @@ type CostResult struct {
 	Family string  `json:"family"`
 	N      int     `json:"rules"`
 	NsPkt  float64 `json:"ns_per_packet"`
+	// Rounds is each round's ns/packet when NsPkt is their median.
+	Rounds []float64 `json:"rounds,omitempty"`
 	// Load is the time from iptables-restore text to a loaded, swapped-in
 	// generation: parse, check, plan, generate, verify, fill maps.
 	Load     time.Duration `json:"load_ns"`
@@ -33,6 +35,16 @@ type CostResult struct {
 	// MapBytes is the size of the generation's maps as their specs give
 	// it (entries times key and value size), without kernel overhead.
 	MapBytes int64 `json:"map_bytes"`
+	// Insns and Verified sum the generation's programs: instructions after
+	// the kernel's rewriting (translated size / 8) and instructions the
+	// verifier processed. They measure the programs' size and the work of
+	// loading them, not the instructions a packet runs: BPF_PROG_TEST_RUN
+	// does not report those.
+	Insns    int64 `json:"insns"`
+	Verified int64 `json:"verified_insns"`
+	// Error says why the ruleset could not be measured; the figures are
+	// then zero.
+	Error string `json:"error,omitempty"`
 }
 
 // Loaded is a generation in force in a datapath, for measuring.
@@ -175,5 +187,29 @@ func MeasureCost(f rulesets.Family, n int, packets, repeat int) (CostResult, err
 		}
 		bytes += int64(m.MaxEntries) * (int64(m.KeySize) + v)
 	}
-	return CostResult{Family: name, N: n, NsPkt: ns, Load: l.Load, Segments: segmentSummary(l.Plan), MapBytes: bytes}, nil
+	insns, verified, err := l.Instructions()
+	if err != nil {
+		return CostResult{}, fmt.Errorf("%s %d: %w", f, n, err)
+	}
+	return CostResult{Family: name, N: n, NsPkt: ns, Load: l.Load, Segments: segmentSummary(l.Plan), MapBytes: bytes,
+		Insns: insns, Verified: verified}, nil
+}
+
+// Instructions sums the generation's programs' translated instructions and
+// the instructions the verifier processed loading them (kernel 5.16).
+func (l *Loaded) Instructions() (insns, verified int64, err error) {
+	for name, p := range l.Gen.Coll.Programs {
+		info, err := p.Info()
+		if err != nil {
+			return 0, 0, fmt.Errorf("program %s: %w", name, err)
+		}
+		size, err := info.TranslatedSize()
+		if err != nil {
+			return 0, 0, fmt.Errorf("program %s: %w", name, err)
+		}
+		v, _ := info.VerifiedInstructions()
+		insns += int64(size / 8)
+		verified += int64(v)
+	}
+	return insns, verified, nil
 }

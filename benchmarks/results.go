@@ -1,5 +1,7 @@
 package benchmarks
 
+import "time"
+
 // Results is everything one run of the benchmark harness measured: what
 // `make bench` writes as JSON beside benchmarks/RESULTS.md and draws the
 // plots from. Each figure is the median of the run's interleaved rounds;
@@ -11,12 +13,28 @@ type Results struct {
 	// Quick is set for a smoke run (make bench-quick): small sizes, few
 	// rounds, figures not for comparison.
 	Quick bool `json:"quick"`
+	// Settings are the run's parameters, which the report explains its
+	// figures with.
+	Settings Settings `json:"settings"`
 
 	Cost       []CostResult       `json:"cost"`
 	Throughput []ThroughputResult `json:"throughput"`
 	Load       []LoadResult       `json:"load"`
 	Update     []UpdateResult     `json:"update"`
 	Memory     []MemoryResult     `json:"memory"`
+}
+
+// Settings are how a run measured.
+type Settings struct {
+	// Rounds is how many interleaved rounds each figure is the median of.
+	Rounds int `json:"rounds"`
+	// CostPackets is the number of probe packets per ruleset in the cost
+	// measurement, CostRepeat the BPF_PROG_TEST_RUN repetitions of each.
+	CostPackets int `json:"cost_packets"`
+	CostRepeat  int `json:"cost_repeat"`
+	// Send is how long the packet generator sends in each throughput
+	// round.
+	Send time.Duration `json:"send_ns"`
 }
 
 // Machine describes where the results were measured.
@@ -45,6 +63,14 @@ type ThroughputResult struct {
 	Rounds []float64 `json:"rounds"`
 	// Ratio is PPS over the no-firewall contender's PPS in the same run.
 	Ratio float64 `json:"ratio_to_none"`
+	// SentPPS is the median rate the client sent at; the traffic is what
+	// the ruleset accepts, so PPS below it is loss.
+	SentPPS float64 `json:"sent_pps"`
+	// Flows is how many distinct packets the traffic cycles through.
+	Flows int `json:"flows"`
+	// Hook is where a bpftables contender ran on the firewall's
+	// client-side link, as bpftables status shows it ("xdp xdp-native").
+	Hook string `json:"hook,omitempty"`
 	// Error says why the contender could not run the case, if it could
 	// not; the figures are then zero.
 	Error string `json:"error,omitempty"`

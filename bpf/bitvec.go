@@ -319,10 +319,9 @@ func (g *gen) bitvec(e *emitter, k Kind, s *plan.Segment, sc scope) error {
 		asm.Mov.Reg(asm.R1, asm.R0),
 		asm.Add.Imm(asm.R1, int32(bs.ruleBase)),
 		asm.StoreMem(asm.R10, stackKey, asm.R1, asm.Word),
-		asm.LoadMapPtr(asm.R1, 0).WithReference(mapBVRules),
-		asm.Mov.Reg(asm.R2, asm.R10),
-		asm.Add.Imm(asm.R2, stackKey),
-		asm.FnMapLookupElem.Call(),
+	)
+	mapLookup(e, mapBVRules, stackKey)
+	e.emit(
 		asm.JEq.Imm(asm.R0, 0, errl),
 		asm.LoadMem(asm.R1, asm.R0, 0, asm.Word),
 		asm.StoreMem(asm.R10, stackCounterKey, asm.R1, asm.Word),
@@ -448,11 +447,8 @@ func (g *gen) scanFunc(e *emitter, k Kind, bs *bvSeg) {
 				)
 			}
 			miss := e.newLabel("bvmiss")
+			mapLookup(e, mapBVLPM, off)
 			e.emit(
-				asm.LoadMapPtr(asm.R1, 0).WithReference(mapBVLPM),
-				asm.Mov.Reg(asm.R2, asm.R10),
-				asm.Add.Imm(asm.R2, int32(off)),
-				asm.FnMapLookupElem.Call(),
 				asm.Mov.Imm(asm.R8, 0),
 				asm.JEq.Imm(asm.R0, 0, miss),
 				asm.LoadMem(asm.R8, asm.R0, 0, asm.Word),
@@ -689,17 +685,8 @@ func (g *gen) emitFound(e *emitter, label string) {
 // a shared exit: the scan of a large segment is longer than a jump
 // reaches).
 func (g *gen) arrayLookup(e *emitter, m string, reg asm.Register) {
-	ok := e.newLabel("bvok")
-	e.emit(
-		asm.StoreMem(asm.R10, bvStackKey, reg, asm.Word),
-		asm.LoadMapPtr(asm.R1, 0).WithReference(m),
-		asm.Mov.Reg(asm.R2, asm.R10),
-		asm.Add.Imm(asm.R2, bvStackKey),
-		asm.FnMapLookupElem.Call(),
-		asm.JNE.Imm(asm.R0, 0, ok),
-	)
-	e.ret(bvNone)
-	e.mark(ok)
+	e.emit(asm.StoreMem(asm.R10, bvStackKey, reg, asm.Word))
+	lookupOrReturn(e, m, bvStackKey, bvNone)
 }
 
 // fieldClass leaves the class of a numeric field of the packet context
@@ -732,10 +719,9 @@ func (g *gen) fieldClass(e *emitter, f plan.Field, b []uint32, base int) {
 		asm.RSh.Imm(asm.R1, 2),
 		asm.Add.Imm(asm.R1, int32(base)),
 		asm.StoreMem(asm.R10, bvStackKey, asm.R1, asm.Word),
-		asm.LoadMapPtr(asm.R1, 0).WithReference(mapBVNum),
-		asm.Mov.Reg(asm.R2, asm.R10),
-		asm.Add.Imm(asm.R2, bvStackKey),
-		asm.FnMapLookupElem.Call(),
+	)
+	mapLookup(e, mapBVNum, bvStackKey)
+	e.emit(
 		asm.Mov.Imm(asm.R1, 0),
 		asm.JEq.Imm(asm.R0, 0, miss),
 		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),

@@ -201,11 +201,8 @@ func (g *gen) lookup(e *emitter, k Kind, s *plan.Segment, sc scope) error {
 		mapName = mapLPM
 	}
 	g.buildKey(e, s, s.Key, s.Kind == plan.LPM, g.hashKey)
+	mapLookup(e, mapName, stackKey)
 	e.emit(
-		asm.LoadMapPtr(asm.R1, 0).WithReference(mapName),
-		asm.Mov.Reg(asm.R2, asm.R10),
-		asm.Add.Imm(asm.R2, stackKey),
-		asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, end),
 		asm.Mov.Reg(asm.R8, asm.R0),
 		asm.LoadMem(asm.R9, asm.R8, 0, asm.Word),
@@ -285,11 +282,8 @@ func (g *gen) lookup(e *emitter, k Kind, s *plan.Segment, sc scope) error {
 }
 
 func (g *gen) lookupOrEnd(e *emitter, mapName, end string) {
+	mapLookup(e, mapName, stackKey)
 	e.emit(
-		asm.LoadMapPtr(asm.R1, 0).WithReference(mapName),
-		asm.Mov.Reg(asm.R2, asm.R10),
-		asm.Add.Imm(asm.R2, stackKey),
-		asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, end),
 	)
 }

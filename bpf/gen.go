@@ -401,20 +401,23 @@ func (g *gen) program(k Kind, root *plan.Chain) (*ebpf.ProgramSpec, error) {
 func funcName(c *plan.Chain) string { return fmt.Sprintf("c%d", c.ID) }
 
 // lookupPkt puts the packet context in r7, or returns onNull from the
-// program.
-func lookupPkt(e *emitter, onNull int32) {
-	l := e.newLabel("pktok")
+// program; key is the stack slot its zero key is built in.
+func lookupPkt(e *emitter, key int16, onNull int32) {
+	e.emit(asm.StoreImm(asm.R10, key, 0, asm.Word))
+	lookupOrReturn(e, mapPkt, key, onNull)
+	e.emit(asm.Mov.Reg(asm.R7, asm.R0))
+}
+
+// lookupOrReturn looks the key at the stack slot up in the map, leaving
+// the value's pointer in r0, or returns onNull when there is none.
+func lookupOrReturn(e *emitter, m string, key int16, onNull int32) {
+	ok := e.newLabel("found")
+	mapLookup(e, m, key)
 	e.emit(
-		asm.StoreImm(asm.R10, stackCounterKey, 0, asm.Word),
-		asm.LoadMapPtr(asm.R1, 0).WithReference(mapPkt),
-		asm.Mov.Reg(asm.R2, asm.R10),
-		asm.Add.Imm(asm.R2, stackCounterKey),
-		asm.FnMapLookupElem.Call(),
-		asm.JNE.Imm(asm.R0, 0, l),
+		asm.JNE.Imm(asm.R0, 0, ok),
 	)
 	e.ret(onNull)
-	e.mark(l)
-	e.emit(asm.Mov.Reg(asm.R7, asm.R0))
+	e.mark(ok)
 }
 
 // entryMain is the entry program's main function: interface bits, the
@@ -422,7 +425,7 @@ func lookupPkt(e *emitter, onNull int32) {
 func (g *gen) entryMain(e *emitter, k Kind, roots []*plan.Chain) {
 	e.function("main", k, paramCtx)
 	e.emit(asm.Mov.Reg(asm.R6, asm.R1))
-	lookupPkt(e, k.pass())
+	lookupPkt(e, stackCounterKey, k.pass())
 	if len(g.p.Ifaces) > 0 {
 		for _, f := range []struct{ idx, bits int16 }{{offInIfidx, offInBits}, {offOutIfidx, offOutBits}} {
 			none := e.newLabel("noif")
@@ -430,10 +433,9 @@ func (g *gen) entryMain(e *emitter, k Kind, roots []*plan.Chain) {
 			e.emit(
 				asm.LoadMem(asm.R1, asm.R7, f.idx, asm.Word),
 				asm.StoreMem(asm.R10, stackCounterKey, asm.R1, asm.Word),
-				asm.LoadMapPtr(asm.R1, 0).WithReference(MapIfaces),
-				asm.Mov.Reg(asm.R2, asm.R10),
-				asm.Add.Imm(asm.R2, stackCounterKey),
-				asm.FnMapLookupElem.Call(),
+			)
+			mapLookup(e, MapIfaces, stackCounterKey)
+			e.emit(
 				asm.JEq.Imm(asm.R0, 0, none),
 				asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
 				asm.StoreMem(asm.R7, f.bits, asm.R1, asm.DWord),
@@ -484,7 +486,7 @@ func (g *gen) entryMain(e *emitter, k Kind, roots []*plan.Chain) {
 func (g *gen) chainMain(e *emitter, k Kind, c *plan.Chain) {
 	e.function("main", k, paramCtx)
 	e.emit(asm.Mov.Reg(asm.R6, asm.R1))
-	lookupPkt(e, verdictError)
+	lookupPkt(e, stackCounterKey, verdictError)
 	e.emit(
 		asm.Mov.Reg(asm.R1, asm.R6),
 		asm.Mov.Reg(asm.R2, asm.R7),
@@ -561,11 +563,8 @@ func (g *gen) countStacked(e *emitter) {
 // inline; r7 is the packet context.
 func (g *gen) countAt(e *emitter) {
 	skip := e.newLabel("nocnt")
+	mapLookup(e, MapCounters, stackCounterKey)
 	e.emit(
-		asm.LoadMapPtr(asm.R1, 0).WithReference(MapCounters),
-		asm.Mov.Reg(asm.R2, asm.R10),
-		asm.Add.Imm(asm.R2, stackCounterKey),
-		asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, skip),
 		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
 		asm.Add.Imm(asm.R1, 1),
@@ -591,4 +590,15 @@ func (g *gen) countFunction(e *emitter, k Kind) {
 	g.countAt(e)
 	e.mark(done)
 	e.ret(0)
+}
+
+// mapLookup calls bpf_map_lookup_elem on the map with the key at the
+// stack slot; r0 is the value's pointer or null.
+func mapLookup(e *emitter, m string, key int16) {
+	e.emit(
+		asm.LoadMapPtr(asm.R1, 0).WithReference(m),
+		asm.Mov.Reg(asm.R2, asm.R10),
+		asm.Add.Imm(asm.R2, int32(key)),
+		asm.FnMapLookupElem.Call(),
+	)
 }

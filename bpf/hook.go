@@ -127,7 +127,7 @@ func HookProgram(h HookSpec) *ebpf.ProgramSpec {
 	pass := func() { e.ret(k.pass()) }
 	e.function("main", k, paramCtx)
 	e.emit(asm.Mov.Reg(asm.R6, asm.R1))
-	lookupPktHook(e, k)
+	lookupPkt(e, hsKey, k.pass())
 	if h.Point == Egress {
 		// Forwarded packets were judged at ingress.
 		own := e.newLabel("local")
@@ -421,10 +421,9 @@ func HookProgram(h HookSpec) *ebpf.ProgramSpec {
 	judge := e.newLabel("judge")
 	e.emit(
 		asm.StoreImm(asm.R10, hsKey, 0, asm.Word),
-		asm.LoadMapPtr(asm.R1, 0).WithReference(mapConfig),
-		asm.Mov.Reg(asm.R2, asm.R10),
-		asm.Add.Imm(asm.R2, hsKey),
-		asm.FnMapLookupElem.Call(),
+	)
+	mapLookup(e, mapConfig, hsKey)
+	e.emit(
 		asm.JEq.Imm(asm.R0, 0, decide),
 		asm.LoadMem(asm.R1, asm.R0, 0, asm.Word),
 		asm.JEq.Imm(asm.R1, 0, decide),
@@ -462,22 +461,6 @@ func HookProgram(h HookSpec) *ebpf.ProgramSpec {
 	e.mark(passLabel)
 	pass()
 	return &ebpf.ProgramSpec{Name: h.Name(), Type: k.progType(), License: "GPL", Instructions: prune(e.instructions())}
-}
-
-// lookupPktHook puts the packet context in r7, or passes the packet.
-func lookupPktHook(e *emitter, k Kind) {
-	ok := e.newLabel("pkt")
-	e.emit(
-		asm.StoreImm(asm.R10, hsKey, 0, asm.Word),
-		asm.LoadMapPtr(asm.R1, 0).WithReference(mapPkt),
-		asm.Mov.Reg(asm.R2, asm.R10),
-		asm.Add.Imm(asm.R2, hsKey),
-		asm.FnMapLookupElem.Call(),
-		asm.JNE.Imm(asm.R0, 0, ok),
-	)
-	e.ret(k.pass())
-	e.mark(ok)
-	e.emit(asm.Mov.Reg(asm.R7, asm.R0))
 }
 
 // loadBytes loads n bytes from packet offset r2 into the stack at dst

@@ -31,7 +31,7 @@ import (
 const (
 	// DefaultBVMinRun is the shortest run worth a bit-vector segment:
 	// below it straight-line code is as fast (measured with
-	// benchmarks/cmd/cost; see docs/datapath.md).
+	// the per-packet cost of make bench; see docs/datapath.md).
 	DefaultBVMinRun = 24
 	// DefaultBVChunk is how many rules share one set of bitmaps. A class
 	// bitmap has a bit per rule of its chunk, and each chunk has about a
@@ -920,33 +920,24 @@ func (c *BVChunk) numTables(bv *BVSearch, ki int, low []*bvRule, local bool) {
 	if wantP {
 		p = BVTable{Words: w, Bits: make([]uint64, rows*w)}
 	}
+	// row g is the AND of each factor's table at g's digit for it
+	and := func(row []uint64, g int, table func(factor) []uint64) {
+		for i, f := range factors {
+			d := g / f.stride % f.n
+			src := table(f)[d*w : (d+1)*w]
+			if i == 0 {
+				copy(row, src)
+				continue
+			}
+			for j := range row {
+				row[j] &= src[j]
+			}
+		}
+	}
 	for g := 0; g < rows; g++ {
-		mrow := m.Row(g)
-		for i, f := range factors {
-			d := g / f.stride % f.n
-			src := f.m[d*w : (d+1)*w]
-			if i == 0 {
-				copy(mrow, src)
-			} else {
-				for j := range mrow {
-					mrow[j] &= src[j]
-				}
-			}
-		}
-		if !wantP {
-			continue
-		}
-		prow := p.Row(g)
-		for i, f := range factors {
-			d := g / f.stride % f.n
-			src := f.p[d*w : (d+1)*w]
-			if i == 0 {
-				copy(prow, src)
-			} else {
-				for j := range prow {
-					prow[j] &= src[j]
-				}
-			}
+		and(m.Row(g), g, func(f factor) []uint64 { return f.m })
+		if wantP {
+			and(p.Row(g), g, func(f factor) []uint64 { return f.p })
 		}
 	}
 	c.Match[ki] = m
