@@ -218,8 +218,11 @@ func writeThroughput(b *strings.Builder, r *Results) {
 	}
 	b.WriteString("## Throughput\n\n")
 	fmt.Fprintf(b, "Client — firewall — server network namespaces joined by veth pairs; the firewall judges the client's traffic in its FORWARD chain with the same ruleset in each contender. "+
-		"The project's generator sends 64-byte UDP packets from an AF_PACKET socket for %s a round, flows varied so that the rules are really searched; a cell is the packets per second that reached the server, "+
-		"its ratio to none (no firewall) in the same run, and the range of the rounds.\n\n", r.Settings.Send)
+		"The project's generator sends 64-byte frames from an AF_PACKET socket for %s a round, each a generated probe packet the ruleset accepts (TCP SYNs; mixed also UDP and ICMP), flows varied so that the rules are really searched; a cell is the packets per second that reached the server, "+
+		"its ratio to none (no firewall) in the same run, and the range of the rounds. "+
+		"One CPU of this small machine sends, forwards and receives, so a firewall's cost per packet shows in full.\n\n"+
+		"bpftables-xdp on a veth is not XDP on a NIC: the veth copies each frame the sender's socket made into a new page before XDP runs (too little headroom) and rebuilds the packet after it, about 1 µs a packet that a physical NIC's driver does not pay.\n\n"+
+		"The kube-proxy- and Docker-shaped rulesets are not measured here: their traffic is judged by the nat table, which bpftables' datapath does not run yet (see the load table's refusals), and which the harness's evaluator, that picks the accepted flows, does not model.\n\n", r.Settings.Send)
 	figs := make([]figure, len(r.Throughput))
 	for i, t := range r.Throughput {
 		figs[i] = figure{key: caseKey{Family: t.Family, N: t.N}, contender: t.Contender, err: t.Error,
