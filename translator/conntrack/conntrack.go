@@ -19,7 +19,7 @@ import (
 
 // TCP states, as enum tcp_conntrack numbers them.
 const (
-	TCPNone uint8 = iota
+	TCPNone = iota
 	TCPSynSent
 	TCPSynRecv
 	TCPEstablished

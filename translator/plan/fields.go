@@ -76,6 +76,11 @@ func Extract(p *packet.Packet, fam translator.Family, ifaces []string) Values {
 	v[FieldSrcMAC] = mac
 	num(FieldInIface, ifaceBits(p.InIface, ifaces))
 	num(FieldOutIface, ifaceBits(p.OutIface, ifaces))
+	ct := p.CT.State
+	if ct == 0 {
+		ct = packet.CTInvalid // no connection tracking saw it
+	}
+	num(FieldCtState, uint64(CTStateBits(ct)))
 	return v
 }
 

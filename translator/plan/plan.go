@@ -36,11 +36,12 @@ const (
 	FieldL4Avail               // bytes of the packet from the layer 4 header on
 	FieldInIface               // input interface (pattern tests)
 	FieldOutIface              // output interface (pattern tests)
+	FieldCtState               // connection tracking state: one CTStateBits bit
 	NumFields
 )
 
 var fieldNames = [NumFields]string{"src", "dst", "proto", "sport", "dport", "tcpflags", "icmp",
-	"len", "ttl", "tos", "pkttype", "mark", "srcmac", "hasmac", "fragoff", "l4avail", "in", "out"}
+	"len", "ttl", "tos", "pkttype", "mark", "srcmac", "hasmac", "fragoff", "l4avail", "in", "out", "ctstate"}
 
 // String returns the field's short name.
 func (f Field) String() string {

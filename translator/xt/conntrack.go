@@ -1,11 +1,13 @@
 package xt
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 
 	"github.com/bpftables/bpftables/translator"
 	"github.com/bpftables/bpftables/translator/packet"
+	"github.com/bpftables/bpftables/translator/plan"
 )
 
 // Conntrack is the conntrack match: what connection tracking knows of the
@@ -375,4 +377,25 @@ func addrBytes(a netip.Addr, f translator.Family) []byte {
 		return b[:]
 	}
 	return make([]byte, 4)
+}
+
+// ctOptionNames name the options by their Flags bit, for errors.
+var ctOptionNames = map[uint16]string{
+	CTMatchProto: "--ctproto", CTMatchOrigSrc: "--ctorigsrc", CTMatchOrigDst: "--ctorigdst",
+	CTMatchReplSrc: "--ctreplsrc", CTMatchReplDst: "--ctrepldst", CTMatchStatus: "--ctstatus",
+	CTMatchExpires: "--ctexpire", CTMatchOrigSrcPort: "--ctorigsrcport", CTMatchOrigDstPort: "--ctorigdstport",
+	CTMatchReplSrcPort: "--ctreplsrcport", CTMatchReplDstPort: "--ctrepldstport", CTMatchDirection: "--ctdir",
+}
+
+// Lower compiles --ctstate to a test of the packet's state, which the
+// datapath's connection tracking sets (bpf/conntrack.go). The other
+// options are not in the datapath yet.
+func (m *Conntrack) Lower(b *plan.Builder) error {
+	for bit := uint16(1); bit != 0; bit <<= 1 {
+		if m.Flags&bit != 0 && bit != CTMatchState {
+			return fmt.Errorf("%s is %w", ctOptionNames[bit], plan.ErrNotInDatapath)
+		}
+	}
+	b.CTState(m.StateMask, m.Invert&CTMatchState != 0)
+	return nil
 }

@@ -1,0 +1,277 @@
+package bpf_test
+
+import (
+	"fmt"
+	"math/rand"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/bpftables/bpftables/bpf"
+	"github.com/bpftables/bpftables/translator"
+	"github.com/bpftables/bpftables/translator/conntrack"
+	"github.com/bpftables/bpftables/translator/eval"
+	"github.com/bpftables/bpftables/translator/iptables"
+	"github.com/bpftables/bpftables/translator/packet"
+	"github.com/bpftables/bpftables/translator/plan"
+)
+
+// statefulRulesets are the rulesets the sequences run against: the
+// stateful firewall most rulesets begin with, and rules that test every
+// state, inverted or not, on every hook.
+var statefulRulesets = []string{`*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A INPUT -m conntrack --ctstate INVALID -j DROP
+-A INPUT -p tcp -m tcp --dport 22 -m state --state NEW -j ACCEPT
+-A INPUT -p udp -m udp --dport 53 -j ACCEPT
+-A INPUT -m conntrack --ctstate UNTRACKED -j ACCEPT
+-A FORWARD -m state --state RELATED,ESTABLISHED -j ACCEPT
+-A FORWARD -i eth0 -m conntrack --ctstate NEW -j ACCEPT
+-A OUTPUT -p tcp -m tcp --dport 23 -j DROP
+COMMIT
+`, `*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:ct - [0:0]
+-A INPUT -j ct
+-A INPUT -m conntrack ! --ctstate NEW,ESTABLISHED -j DROP
+-A INPUT -p udp -m state --state NEW -m udp --sport 7 -j DROP
+-A FORWARD -j ct
+-A FORWARD -m state ! --state ESTABLISHED -p tcp -j DROP
+-A OUTPUT -j ct
+-A OUTPUT -m conntrack --ctstate NEW -p icmp -j DROP
+-A OUTPUT -m conntrack --ctstate NEW -p ipv6-icmp -j DROP
+-A ct -m conntrack --ctstate INVALID
+-A ct -m conntrack --ctstate NEW
+-A ct -m conntrack --ctstate ESTABLISHED
+-A ct -m conntrack --ctstate RELATED
+-A ct -m conntrack --ctstate UNTRACKED
+-A ct -m conntrack --ctstate SNAT,DNAT
+COMMIT
+`}
+
+// flowGen makes packet sequences of a few endpoints, so that flows meet
+// again: connections opened, answered, closed and reopened, queries,
+// replies, errors about earlier packets.
+type flowGen struct {
+	r    *rand.Rand
+	fam  translator.Family
+	sent []*packet.Packet // earlier packets, for errors to quote
+}
+
+func (g *flowGen) addr() netip.Addr {
+	n := byte(1 + g.r.Intn(3))
+	if g.fam == translator.IPv6 {
+		return netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: n})
+	}
+	return netip.AddrFrom4([4]byte{10, 0, 0, n})
+}
+
+func (g *flowGen) port() uint16 { return []uint16{22, 53, 7, 1000, 1001}[g.r.Intn(5)] }
+
+func (g *flowGen) packet() *packet.Packet {
+	s := packet.Spec{Src: g.addr(), Dst: g.addr()}
+	icmp := uint8(packet.ProtoICMP)
+	if g.fam == translator.IPv6 {
+		icmp = packet.ProtoICMPv6
+	}
+	switch n := g.r.Intn(12); {
+	case n < 5:
+		s.Proto = packet.ProtoTCP
+		s.SrcPort, s.DstPort = g.port(), g.port()
+		s.TCPFlags = []uint8{packet.SYN, packet.SYN, packet.SYN | packet.ACK, packet.ACK, packet.ACK, packet.ACK | packet.PSH,
+			packet.FIN | packet.ACK, packet.RST, packet.RST | packet.ACK, 0, packet.SYN | packet.FIN, packet.ACK | packet.URG}[g.r.Intn(12)]
+	case n < 8:
+		s.Proto = packet.ProtoUDP
+		s.SrcPort, s.DstPort = g.port(), g.port()
+	case n < 10:
+		s.Proto = icmp
+		s.ICMPID = uint16(g.r.Intn(2))
+		if g.fam == translator.IPv6 {
+			s.ICMPType = []uint8{128, 129, 128, 129, 135, 136, 139, 140, 150}[g.r.Intn(9)]
+		} else {
+			s.ICMPType = []uint8{8, 0, 8, 0, 13, 14, 9, 17}[g.r.Intn(8)]
+		}
+	case n < 11 && len(g.sent) > 0:
+		// an error about an earlier packet, from its destination or a
+		// router, to its source
+		quoted := g.sent[g.r.Intn(len(g.sent))]
+		s = packet.Spec{Src: quoted.Dst, Dst: quoted.Src, Proto: icmp, ICMPType: 3, ICMPCode: 3, Payload: quoted.Data}
+		if g.r.Intn(3) == 0 {
+			s.Src = g.addr()
+		}
+		if g.fam == translator.IPv6 {
+			s.ICMPType, s.ICMPCode = 1, 4
+		}
+		if len(s.Payload) > 28+20*int(g.fam) && g.r.Intn(4) == 0 {
+			s.Payload = s.Payload[:g.r.Intn(len(s.Payload))] // cut short
+		}
+	default:
+		s.Proto = 47
+	}
+	p := s.Build()
+	g.sent = append(g.sent, p)
+	if len(g.sent) > 20 {
+		g.sent = g.sent[1:]
+	}
+	return p
+}
+
+// TestConntrackAgreesWithEvaluator runs seeded random packet sequences
+// through stateful rulesets compiled to BPF and through the evaluator
+// with the conntrack model, packet by packet: the state each packet gets,
+// the verdict and the counters must agree, so the connection table must
+// evolve the same way (including entries a dropped NEW packet must not
+// make, and looped-back packets that must not advance their connection).
+func TestConntrackAgreesWithEvaluator(t *testing.T) {
+	h := newHarness(t)
+	seqs, length := 24, 120
+	if testing.Short() {
+		seqs = 8
+	}
+	states := map[packet.CTState]int{}
+	verdicts := map[bool]int{}
+	for seed := int64(0); seed < int64(seqs); seed++ {
+		fam := translator.IPv4
+		if seed%2 == 1 {
+			fam = translator.IPv6
+		}
+		text := statefulRulesets[int(seed/2)%len(statefulRulesets)]
+		rs, err := iptables.Restore(translator.NewRuleset(fam), strings.NewReader(text), iptables.RestoreOptions{})
+		if err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+		p, err := plan.Build(rs, "filter", plan.Options{})
+		if err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+		if !p.Conntrack() {
+			t.Fatal("the plan does not track connections")
+		}
+		if seed < 2 {
+			// the XDP entry program tracks connections too: it must load
+			x, err := bpf.Generate(p, bpf.XDP)
+			if err != nil {
+				t.Fatal(err)
+			}
+			xg, err := h.d.Load(x)
+			if err != nil {
+				t.Fatalf("seed %d: XDP: %+v", seed, err)
+			}
+			xg.Close()
+		}
+		spec, err := bpf.Generate(p, bpf.TC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gen, err := h.d.Load(spec)
+		if err != nil {
+			t.Fatalf("seed %d: load: %+v", seed, err)
+		}
+		if err := gen.SetIfaces(ifaceNames()); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.d.Swap(gen); err != nil {
+			t.Fatal(err)
+		}
+		clearMap(t, h.d.CT)
+		table := conntrack.NewTable(0)
+		g := &flowGen{r: rand.New(rand.NewSource(seed)), fam: fam}
+		for i := 0; i < length; i++ {
+			pk := g.packet()
+			pk.SrcMAC = []byte{2, 0, 0, 0, 0, 7}
+			hook := []translator.Hook{translator.Input, translator.Forward, translator.Output}[g.r.Intn(3)]
+			switch hook {
+			case translator.Input:
+				pk.InIface = "eth0"
+			case translator.Forward:
+				pk.InIface, pk.OutIface = []string{"eth0", "eth1"}[g.r.Intn(2)], "eth1"
+			case translator.Output:
+				pk.OutIface = "eth1"
+			}
+			in, out := ifindexes[pk.InIface], ifindexes[pk.OutIface]
+			loop := hook == translator.Output && g.r.Intn(3) == 0
+			if loop {
+				in, out = 0, 1
+			}
+			check := func(hook translator.Hook, in, out uint32) bool {
+				t.Helper()
+				want := eval.Evaluate(rs, "filter", hook, pk, eval.Options{Conntrack: table})
+				vals := plan.Extract(pk, fam, p.Ifaces)
+				judged, err := p.Judge(hook, vals)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := h.runOn(gen, hook, pk, in, out)
+				gotState := got.pkt[bpf.OffCtState]
+				wantState := plan.CTStateBits(pk.CT.State)
+				if pk.CT.State == 0 {
+					wantState = plan.CTStateBits(packet.CTInvalid)
+				}
+				wantDrop := want.Verdict == translator.Drop
+				if gotState != wantState || got.drop != wantDrop || fmt.Sprint(got.counters) != fmt.Sprint(sorted(judged.Counters)) {
+					t.Fatalf("seed %d packet %d (%s %s -> %s proto %d flags %#x icmp %d sport %d dport %d): state %#x drop %v counters %v, want state %#x drop %v counters %v",
+						seed, i, hook, pk.Src, pk.Dst, pk.Proto, pk.TCPFlags, pk.ICMPType, pk.SrcPort, pk.DstPort, gotState, got.drop, got.counters, wantState, wantDrop, sorted(judged.Counters))
+				}
+				states[pk.CT.State]++
+				verdicts[wantDrop]++
+				return wantDrop
+			}
+			if drop := check(hook, in, out); loop && !drop {
+				// the packet comes back in through the loopback device
+				lo := *pk
+				lo.InIface, lo.OutIface = "lo", ""
+				pk = &lo
+				check(translator.Input, 1, 0)
+			}
+		}
+		gen.Close()
+	}
+	t.Logf("states: %v; verdicts (drop): %v", states, verdicts)
+	for _, s := range []packet.CTState{packet.CTNew, packet.CTEstablished, packet.CTRelated, packet.CTInvalid} {
+		if states[s] == 0 {
+			t.Errorf("no packet had the state %#x", s)
+		}
+	}
+	if states[packet.CTUntracked] == 0 {
+		t.Error("no packet was untracked")
+	}
+}
+
+// clearMap empties a hash map.
+func clearMap(tb testing.TB, m *ebpf.Map) {
+	tb.Helper()
+	var keys [][]byte
+	var k []byte
+	it := m.Iterate()
+	var v []byte
+	for it.Next(&k, &v) {
+		keys = append(keys, append([]byte(nil), k...))
+	}
+	if err := it.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	for _, k := range keys {
+		if err := m.Delete(k); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+func sorted(c []int) []int {
+	out := append([]int(nil), c...)
+	for i := range out {
+		for j := i + 1; j < len(out); j++ {
+			if out[j] < out[i] {
+				out[i], out[j] = out[j], out[i]
+			}
+		}
+	}
+	return out
+}
