@@ -1,0 +1,182 @@
+package e2e
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bpftables/bpftables/internal/nettest"
+	"github.com/bpftables/bpftables/translator"
+)
+
+// statefulFirewall lets the client open connections to the server and
+// nothing the other way: replies and ICMP errors about the client's
+// flows come back as ESTABLISHED and RELATED.
+const statefulFirewall = `*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A FORWARD -m conntrack --ctstate INVALID -j DROP
+-A FORWARD -i eth0 -o eth1 -m state --state NEW -j ACCEPT
+COMMIT
+`
+
+// TestStatefulFirewallAsIptablesLegacy runs one scenario through the
+// stateful firewall in iptables-legacy and in bpftables (tc, and XDP for
+// IPv4), with real sockets in the client and server namespaces: a TCP
+// connection client to server (allowed, data both ways), server to
+// client (dropped), a UDP query and its reply, a UDP flow the server
+// starts (dropped), and a UDP packet to a closed port, whose ICMP port
+// unreachable error must come back as RELATED (the client's socket sees
+// ECONNREFUSED). The outcomes must be those expected, and the same in
+// both.
+func TestStatefulFirewallAsIptablesLegacy(t *testing.T) {
+	nettest.RequireRoot(t)
+	want := []string{"echoed", "no connection", "reply", "nothing", "refused"}
+	for _, fam := range []translator.Family{translator.IPv4, translator.IPv6} {
+		v4, v6 := statefulFirewall, ""
+		if fam == translator.IPv6 {
+			v4, v6 = "", statefulFirewall
+		}
+		setups := []struct {
+			name  string
+			setup nettest.Setup
+		}{
+			{"iptables-legacy", nettest.IptablesLegacy(v4, v6)},
+			{"bpftables", Bpftables(v4, v6)},
+		}
+		if fam == translator.IPv4 {
+			setups = append(setups, struct {
+				name  string
+				setup nettest.Setup
+			}{"bpftables --xdp", Bpftables(v4, v6, "--xdp")})
+		}
+		for _, s := range setups {
+			topo := nettest.NewTopology(t, s.setup)
+			got := statefulScenario(t, topo, fam)
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("%s %s: outcomes %q, want %q", fam, s.name, got, want)
+			}
+		}
+	}
+}
+
+// statefulScenario runs the scenario's steps and returns their outcomes.
+func statefulScenario(t *testing.T, topo *nettest.Topology, fam translator.Family) []string {
+	client, server := topo.ClientLink.Addr(fam), topo.ServerLink.Addr(fam)
+	return []string{
+		tcpOutcome(t, topo.Client, topo.Server, server, 8080),
+		tcpOutcome(t, topo.Server, topo.Client, client, 8081),
+		udpOutcome(t, topo.Client, topo.Server, server, 5300, true),
+		udpOutcome(t, topo.Server, topo.Client, client, 5301, true),
+		udpOutcome(t, topo.Client, topo.Server, server, 5302, false),
+	}
+}
+
+// tcpOutcome listens in the namespace to, connects from the namespace
+// from and sends a line that the listener echoes: "echoed", "no
+// connection", or "no echo".
+func tcpOutcome(t *testing.T, from, to *nettest.NS, addr netip.Addr, port int) string {
+	t.Helper()
+	hostport := net.JoinHostPort(addr.String(), strconv.Itoa(port))
+	var ln net.Listener
+	if err := to.Within(func() (err error) {
+		ln, err = net.Listen("tcp", hostport)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(2 * time.Second))
+		io.CopyN(c, c, 6)
+	}()
+	out := ""
+	if err := from.Within(func() error {
+		c, err := net.DialTimeout("tcp", hostport, 800*time.Millisecond)
+		if err != nil {
+			out = "no connection"
+			return nil
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(time.Second))
+		buf := make([]byte, 6)
+		if _, err := c.Write([]byte("hello\n")); err != nil {
+			out = "no echo"
+			return nil
+		}
+		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "hello\n" {
+			out = "no echo"
+			return nil
+		}
+		out = "echoed"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// udpOutcome sends a datagram from the namespace from to the address in
+// to, where a socket answers it if listen is set: "reply", "nothing",
+// or "refused" (an ICMP port unreachable reached the sender).
+func udpOutcome(t *testing.T, from, to *nettest.NS, addr netip.Addr, port int, listen bool) string {
+	t.Helper()
+	dst := net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr, uint16(port)))
+	if listen {
+		var pc net.PacketConn
+		if err := to.Within(func() (err error) {
+			pc, err = net.ListenUDP("udp", dst)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close()
+		go func() {
+			buf := make([]byte, 64)
+			pc.SetDeadline(time.Now().Add(2 * time.Second))
+			n, peer, err := pc.ReadFrom(buf)
+			if err == nil {
+				pc.WriteTo(buf[:n], peer)
+			}
+		}()
+	}
+	out := ""
+	if err := from.Within(func() error {
+		c, err := net.DialUDP("udp", nil, dst)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if _, err := c.Write([]byte("query")); err != nil {
+			return err
+		}
+		c.SetReadDeadline(time.Now().Add(700 * time.Millisecond))
+		buf := make([]byte, 64)
+		_, err = c.Read(buf)
+		switch {
+		case err == nil:
+			out = "reply"
+		case errors.Is(err, syscall.ECONNREFUSED):
+			out = "refused"
+		default:
+			out = "nothing"
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
