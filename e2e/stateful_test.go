@@ -39,28 +39,41 @@ COMMIT
 // both.
 func TestStatefulFirewallAsIptablesLegacy(t *testing.T) {
 	nettest.RequireRoot(t)
-	want := []string{"echoed", "no connection", "reply", "nothing", "refused"}
+	want := []string{"echoed", "no connection", "reply", "nothing", "refused", "survived"}
 	for _, fam := range []translator.Family{translator.IPv4, translator.IPv6} {
 		v4, v6 := statefulFirewall, ""
 		if fam == translator.IPv6 {
 			v4, v6 = "", statefulFirewall
 		}
-		setups := []struct {
-			name  string
-			setup nettest.Setup
-		}{
-			{"iptables-legacy", nettest.IptablesLegacy(v4, v6)},
-			{"bpftables", Bpftables(v4, v6)},
+		// a restore of another ruleset in the middle of a connection
+		cmd := map[translator.Family]string{translator.IPv4: "iptables", translator.IPv6: "ip6tables"}[fam]
+		again := statefulFirewall[:len(statefulFirewall)-len("COMMIT\n")] + "-A FORWARD -p udp -m udp --dport 9 -j DROP\nCOMMIT\n"
+		type setup struct {
+			name    string
+			setup   nettest.Setup
+			restore func(*testing.T, *nettest.Topology)
+		}
+		legacyRestore := func(t *testing.T, topo *nettest.Topology) {
+			if res := topo.Firewall.Run(t, again, cmd+"-legacy-restore"); res.Status != 0 {
+				t.Fatalf("%s-legacy-restore: %s", cmd, res.Stderr)
+			}
+		}
+		ourRestore := func(t *testing.T, topo *nettest.Topology) {
+			if res := run(t, topo.Firewall, again, cmd+"-restore", "-w", "10"); res.Status != 0 {
+				t.Fatalf("bpftables %s-restore: %s", cmd, res.Stderr)
+			}
+		}
+		setups := []setup{
+			{"iptables-legacy", nettest.IptablesLegacy(v4, v6), legacyRestore},
+			{"bpftables", Bpftables(v4, v6), ourRestore},
 		}
 		if fam == translator.IPv4 {
-			setups = append(setups, struct {
-				name  string
-				setup nettest.Setup
-			}{"bpftables --xdp", Bpftables(v4, v6, "--xdp")})
+			setups = append(setups, setup{"bpftables --xdp", Bpftables(v4, v6, "--xdp"), ourRestore})
 		}
 		for _, s := range setups {
 			topo := nettest.NewTopology(t, s.setup)
 			got := statefulScenario(t, topo, fam)
+			got = append(got, tcpAcrossRestore(t, topo, fam, func() { s.restore(t, topo) }))
 			if fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Errorf("%s %s: outcomes %q, want %q", fam, s.name, got, want)
 			}
@@ -78,6 +91,69 @@ func statefulScenario(t *testing.T, topo *nettest.Topology, fam translator.Famil
 		udpOutcome(t, topo.Server, topo.Client, client, 5301, true),
 		udpOutcome(t, topo.Client, topo.Server, server, 5302, false),
 	}
+}
+
+// tcpAcrossRestore opens a connection client to server, exchanges a
+// line, restores a ruleset in the firewall, and has the server send the
+// next line: "survived" when it arrives. The server speaks first after
+// the restore, so that a connection table lost with the old ruleset
+// would show: its packet would be NEW from the server's side.
+func tcpAcrossRestore(t *testing.T, topo *nettest.Topology, fam translator.Family, restore func()) string {
+	t.Helper()
+	hostport := net.JoinHostPort(topo.ServerLink.Addr(fam).String(), "8090")
+	var ln net.Listener
+	if err := topo.Server.Within(func() (err error) {
+		ln, err = net.Listen("tcp", hostport)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	restored := make(chan struct{})
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.CopyN(c, c, 7); err != nil {
+			return
+		}
+		<-restored
+		c.Write([]byte("after\n"))
+		io.Copy(io.Discard, c)
+	}()
+	var c net.Conn
+	if err := topo.Client.Within(func() (err error) {
+		c, err = net.DialTimeout("tcp", hostport, time.Second)
+		return err
+	}); err != nil {
+		close(restored)
+		return "no connection"
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	buf := make([]byte, 7)
+	if _, err := c.Write([]byte("before\n")); err != nil {
+		close(restored)
+		return "no echo"
+	}
+	if _, err := io.ReadFull(c, buf); err != nil {
+		close(restored)
+		return "no echo"
+	}
+	// the client's delayed ACK goes before the restore, so that nothing
+	// the client sends afterwards could open the connection anew
+	time.Sleep(100 * time.Millisecond)
+	restore()
+	close(restored)
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	buf = buf[:6]
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "after\n" {
+		return "cut"
+	}
+	return "survived"
 }
 
 // tcpOutcome listens in the namespace to, connects from the namespace
