@@ -1,8 +1,13 @@
 package bpf
 
 import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"golang.org/x/sys/unix"
 
 	"github.com/bpftables/bpftables/translator/conntrack"
 	"github.com/bpftables/bpftables/translator/packet"
@@ -737,4 +742,41 @@ func ctLoadCall(e *emitter, k Kind, fail string) {
 		e.emit(asm.FnSkbLoadBytes.Call())
 	}
 	e.emit(asm.JNE.Imm(asm.R0, 0, fail))
+}
+
+// ConntrackFill is how full a connection table is.
+type ConntrackFill struct {
+	// Entries are the entries in the table; Live those not timed out
+	// (an LRU hash keeps an expired entry until it is replaced or
+	// evicted); Size is the table's capacity.
+	Entries, Live, Size int
+}
+
+// ReadConntrackFill counts the entries of a connection table.
+func ReadConntrackFill(m *ebpf.Map) (ConntrackFill, error) {
+	f := ConntrackFill{Size: int(m.MaxEntries())}
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return f, err
+	}
+	now := uint64(ts.Nano())
+	const batch = 4096
+	keys := make([][ctKeySize]byte, batch)
+	values := make([][ctValueSize]byte, batch)
+	var cursor ebpf.MapBatchCursor
+	for {
+		n, err := m.BatchLookup(&cursor, keys, values, nil)
+		for _, v := range values[:n] {
+			f.Entries++
+			if binary.NativeEndian.Uint64(v[ctValExpires:]) > now {
+				f.Live++
+			}
+		}
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return f, nil
+		}
+		if err != nil {
+			return f, fmt.Errorf("reading the connection table: %w", err)
+		}
+	}
 }

@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"math/rand"
 	"net/netip"
+	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
 
 	"github.com/bpftables/bpftables/bpf"
+	"github.com/bpftables/bpftables/internal/nettest"
 	"github.com/bpftables/bpftables/translator"
 	"github.com/bpftables/bpftables/translator/conntrack"
 	"github.com/bpftables/bpftables/translator/eval"
@@ -274,4 +276,98 @@ func sorted(c []int) []int {
 		}
 	}
 	return out
+}
+
+// TestConntrackPressure floods a small connection table with new flows,
+// four times its size: two established flows (one busy, one idle since
+// the start) keep their entries, the flood's oldest flows lose theirs,
+// its newest keep them, and the fill level reads (nearly) full. The
+// kernel's LRU keeps entries looked up again on an active list that a
+// flood of new, once-used entries does not reach, so established flows
+// outlast new ones.
+func TestConntrackPressure(t *testing.T) {
+	nettest.RequireRoot(t)
+	runtime.LockOSThread() // one CPU's LRU lists, as a steady flow would see
+	defer runtime.UnlockOSThread()
+	const size = 1024
+	d, err := bpf.NewDatapathWith(bpf.DatapathOptions{ConntrackSize: size}, bpf.TC)
+	if err != nil {
+		nettest.Skip(t, "BPF is not available: %v", err)
+	}
+	t.Cleanup(d.Close)
+	h := &harness{tb: t, d: d, prog: d.Hooks[bpf.HookSpec{Point: bpf.Ingress, L2: 14}]}
+	rs, err := iptables.Restore(translator.NewRuleset(translator.IPv4), strings.NewReader(statefulRulesets[0]), iptables.RestoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := plan.Build(rs, "filter", plan.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := bpf.Generate(p, bpf.TC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen, err := d.Load(spec)
+	if err != nil {
+		t.Fatalf("load: %+v", err)
+	}
+	defer gen.Close()
+	if err := gen.SetIfaces(ifaceNames()); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Swap(gen); err != nil {
+		t.Fatal(err)
+	}
+	client, server := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.9.0.1")
+	udp := func(src, dst netip.Addr, sport, dport uint16) *packet.Packet {
+		pk := packet.Spec{Src: src, Dst: dst, Proto: packet.ProtoUDP, SrcPort: sport, DstPort: dport}.Build()
+		pk.SrcMAC = []byte{2, 0, 0, 0, 0, 7}
+		return pk
+	}
+	// flows from the client, through FORWARD from eth0; their replies
+	// come back from eth1
+	open := func(sport uint16) {
+		t.Helper()
+		if r := h.runOn(gen, translator.Forward, udp(client, server, sport, 53), ifindexes["eth0"], ifindexes["eth1"]); r.drop {
+			t.Fatalf("new flow from port %d dropped", sport)
+		}
+	}
+	replyPasses := func(sport uint16) bool {
+		t.Helper()
+		r := h.runOn(gen, translator.Forward, udp(server, client, 53, sport), ifindexes["eth1"], ifindexes["eth0"])
+		return !r.drop
+	}
+	open(1)
+	open(2)
+	if !replyPasses(1) || !replyPasses(2) {
+		t.Fatal("replies of tracked flows are dropped")
+	}
+	for i := 0; i < 4*size; i++ {
+		open(uint16(1000 + i))
+		if i%64 == 0 && !replyPasses(1) {
+			t.Fatalf("the busy flow lost its entry after %d new flows", i)
+		}
+	}
+	if !replyPasses(1) {
+		t.Error("the busy flow lost its entry")
+	}
+	if !replyPasses(2) {
+		t.Error("the established flow idle since the start lost its entry to new flows")
+	}
+	if replyPasses(1000) {
+		t.Error("the flood's first flow kept its entry through 4 table sizes of new flows")
+	}
+	if !replyPasses(1000 + 4*size - 1) {
+		t.Error("the flood's last flow has no entry")
+	}
+	fill, err := bpf.ReadConntrackFill(d.CT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("fill level after the flood: %+v", fill)
+	// the LRU keeps up to 128 free entries per CPU in reserve
+	if fill.Size != size || fill.Entries < size-128*runtime.NumCPU() || fill.Entries > size || fill.Live != fill.Entries {
+		t.Errorf("fill level %+v, want a full table of %d live entries", fill, size)
+	}
 }

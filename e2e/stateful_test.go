@@ -6,7 +6,9 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"regexp"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -76,6 +78,15 @@ func TestStatefulFirewallAsIptablesLegacy(t *testing.T) {
 			got = append(got, tcpAcrossRestore(t, topo, fam, func() { s.restore(t, topo) }))
 			if fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Errorf("%s %s: outcomes %q, want %q", fam, s.name, got, want)
+			}
+			if s.name == "iptables-legacy" {
+				continue
+			}
+			// the fill level: the scenario's connections are in the table
+			st := run(t, topo.Firewall, "", "status").Stdout
+			m := regexp.MustCompile(`connection table: (\d+) of 65536 entries in use`).FindStringSubmatch(st)
+			if m == nil || m[1] == "0" || !strings.Contains(st, fam.String()+": generation") || !strings.Contains(st, "tracks connections") {
+				t.Errorf("%s %s: bpftables status does not report the connection table in use:\n%s", fam, s.name, st)
 			}
 		}
 	}
