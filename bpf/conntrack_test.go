@@ -1,6 +1,7 @@
 package bpf_test
 
 import (
+	"errors"
 	"fmt"
 	"math/rand"
 	"net/netip"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/bpftables/bpftables/bpf"
 	"github.com/bpftables/bpftables/internal/nettest"
+	"github.com/bpftables/bpftables/internal/rulegen"
 	"github.com/bpftables/bpftables/translator"
 	"github.com/bpftables/bpftables/translator/conntrack"
 	"github.com/bpftables/bpftables/translator/eval"
@@ -133,28 +135,61 @@ func (g *flowGen) packet() *packet.Packet {
 // make, and looped-back packets that must not advance their connection).
 func TestConntrackAgreesWithEvaluator(t *testing.T) {
 	h := newHarness(t)
-	seqs, length := 24, 120
+	seqs, length := 40, 120
 	if testing.Short() {
-		seqs = 8
+		seqs = 12
 	}
 	states := map[packet.CTState]int{}
 	verdicts := map[bool]int{}
+	names := ifaceNames()
+	names[1] = "lo"                     // the loopback device's index: its packets were tracked on the way out
+	kinds := map[plan.SegmentKind]int{} // segments with state tests
 	for seed := int64(0); seed < int64(seqs); seed++ {
 		fam := translator.IPv4
 		if seed%2 == 1 {
 			fam = translator.IPv6
 		}
-		text := statefulRulesets[int(seed/2)%len(statefulRulesets)]
+		// the fixed rulesets, then random ones (the generator's stateless
+		// rules, some with a state match) over segments of every kind
+		var text string
+		var rg *rulegen.Gen
+		opts := plan.Options{}
+		if seed < 4 {
+			text = statefulRulesets[int(seed/2)%len(statefulRulesets)]
+		} else {
+			rg = rulegen.New(5000+seed, fam)
+			text = withStates(rg, rg.Ruleset([]int{10, 40, 150}[seed%3]))
+			switch seed % 4 {
+			case 1:
+				opts = plan.Options{BlockTests: 4}
+			case 2, 3:
+				opts = plan.Options{BVMinRun: 8, BVChunk: 64}
+			}
+		}
 		rs, err := iptables.Restore(translator.NewRuleset(fam), strings.NewReader(text), iptables.RestoreOptions{})
 		if err != nil {
-			t.Fatalf("seed %d: %v", seed, err)
+			t.Fatalf("seed %d: %v\n%s", seed, err, text)
 		}
-		p, err := plan.Build(rs, "filter", plan.Options{})
+		p, err := plan.Build(rs, "filter", opts)
+		if errors.Is(err, plan.ErrTooDeep) {
+			continue
+		}
 		if err != nil {
 			t.Fatalf("seed %d: %v", seed, err)
 		}
 		if !p.Conntrack() {
-			t.Fatal("the plan does not track connections")
+			t.Fatalf("seed %d: the plan does not track connections", seed)
+		}
+		for _, c := range p.Chains {
+			for _, sg := range c.Segments {
+				for _, r := range sg.Rules {
+					for _, tt := range append(append([]plan.Test(nil), r.Tests...), sg.Common...) {
+						if tt.Field == plan.FieldCtState {
+							kinds[sg.Kind]++
+						}
+					}
+				}
+			}
 		}
 		if seed < 2 {
 			// the XDP entry program tracks connections too: it must load
@@ -176,7 +211,7 @@ func TestConntrackAgreesWithEvaluator(t *testing.T) {
 		if err != nil {
 			t.Fatalf("seed %d: load: %+v", seed, err)
 		}
-		if err := gen.SetIfaces(ifaceNames()); err != nil {
+		if err := gen.SetIfaces(names); err != nil {
 			t.Fatal(err)
 		}
 		if err := h.d.Swap(gen); err != nil {
@@ -186,23 +221,36 @@ func TestConntrackAgreesWithEvaluator(t *testing.T) {
 		table := conntrack.NewTable(0)
 		g := &flowGen{r: rand.New(rand.NewSource(seed)), fam: fam}
 		for i := 0; i < length; i++ {
-			pk := g.packet()
-			pk.SrcMAC = []byte{2, 0, 0, 0, 0, 7}
 			hook := []translator.Hook{translator.Input, translator.Forward, translator.Output}[g.r.Intn(3)]
-			switch hook {
-			case translator.Input:
-				pk.InIface = "eth0"
-			case translator.Forward:
-				pk.InIface, pk.OutIface = []string{"eth0", "eth1"}[g.r.Intn(2)], "eth1"
-			case translator.Output:
-				pk.OutIface = "eth1"
+			var pk *packet.Packet
+			if rg != nil && g.r.Intn(2) == 0 {
+				pk = rg.Packet(hook)
+				if pk.PktType == packet.Broadcast {
+					pk.PktType = packet.Multicast // see TestProgramsAgreeWithEvaluator
+				}
+			} else {
+				pk = g.packet()
+				switch hook {
+				case translator.Input:
+					pk.InIface = "eth0"
+				case translator.Forward:
+					pk.InIface, pk.OutIface = []string{"eth0", "eth1"}[g.r.Intn(2)], "eth1"
+				case translator.Output:
+					pk.OutIface = "eth1"
+				}
 			}
-			in, out := ifindexes[pk.InIface], ifindexes[pk.OutIface]
+			pk.SrcMAC = []byte{2, 0, 0, 0, 0, 7}
+			index := func(name string) uint32 {
+				if name == "lo" {
+					return 1
+				}
+				return ifindexes[name]
+			}
 			loop := hook == translator.Output && g.r.Intn(3) == 0
 			if loop {
-				in, out = 0, 1
+				pk.OutIface = "lo"
 			}
-			check := func(hook translator.Hook, in, out uint32) bool {
+			check := func(hook translator.Hook) bool {
 				t.Helper()
 				want := eval.Evaluate(rs, "filter", hook, pk, eval.Options{Conntrack: table})
 				vals := plan.Extract(pk, fam, p.Ifaces)
@@ -210,40 +258,58 @@ func TestConntrackAgreesWithEvaluator(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				got := h.runOn(gen, hook, pk, in, out)
+				got := h.runOn(gen, hook, pk, index(pk.InIface), index(pk.OutIface))
 				gotState := got.pkt[bpf.OffCtState]
-				wantState := plan.CTStateBits(pk.CT.State)
-				if pk.CT.State == 0 {
-					wantState = plan.CTStateBits(packet.CTInvalid)
-				}
+				wantState := vals[plan.FieldCtState][0]
 				wantDrop := want.Verdict == translator.Drop
 				if gotState != wantState || got.drop != wantDrop || fmt.Sprint(got.counters) != fmt.Sprint(sorted(judged.Counters)) {
-					t.Fatalf("seed %d packet %d (%s %s -> %s proto %d flags %#x icmp %d sport %d dport %d): state %#x drop %v counters %v, want state %#x drop %v counters %v",
-						seed, i, hook, pk.Src, pk.Dst, pk.Proto, pk.TCPFlags, pk.ICMPType, pk.SrcPort, pk.DstPort, gotState, got.drop, got.counters, wantState, wantDrop, sorted(judged.Counters))
+					t.Fatalf("seed %d packet %d (%s in %q out %q, %s -> %s proto %d flags %#x icmp %d sport %d dport %d): state %#x drop %v counters %v, want state %#x drop %v counters %v\n%s",
+						seed, i, hook, pk.InIface, pk.OutIface, pk.Src, pk.Dst, pk.Proto, pk.TCPFlags, pk.ICMPType, pk.SrcPort, pk.DstPort, gotState, got.drop, got.counters, wantState, wantDrop, sorted(judged.Counters), text)
 				}
 				states[pk.CT.State]++
 				verdicts[wantDrop]++
 				return wantDrop
 			}
-			if drop := check(hook, in, out); loop && !drop {
+			if drop := check(hook); loop && !drop {
 				// the packet comes back in through the loopback device
 				lo := *pk
 				lo.InIface, lo.OutIface = "lo", ""
 				pk = &lo
-				check(translator.Input, 1, 0)
+				check(translator.Input)
 			}
 		}
 		gen.Close()
 	}
-	t.Logf("states: %v; verdicts (drop): %v", states, verdicts)
-	for _, s := range []packet.CTState{packet.CTNew, packet.CTEstablished, packet.CTRelated, packet.CTInvalid} {
+	t.Logf("states: %v; verdicts (drop): %v; state tests by segment kind: %v", states, verdicts, kinds)
+	if kinds[plan.Linear] == 0 || kinds[plan.BitVector] == 0 {
+		t.Error("state tests no longer run in linear and bit-vector segments")
+	}
+	for _, s := range []packet.CTState{packet.CTNew, packet.CTEstablished, packet.CTRelated, packet.CTInvalid, packet.CTUntracked} {
 		if states[s] == 0 {
 			t.Errorf("no packet had the state %#x", s)
 		}
 	}
-	if states[packet.CTUntracked] == 0 {
-		t.Error("no packet was untracked")
+}
+
+// withStates adds a state match to about a third of the generator's
+// rules: every state, --ctstate or --state, inverted or not.
+func withStates(g *rulegen.Gen, text string) string {
+	lines := strings.Split(text, "\n")
+	for i, l := range lines {
+		if !strings.HasPrefix(l, "-A ") || g.R.Intn(3) != 0 {
+			continue
+		}
+		name, rest, _ := strings.Cut(l[3:], " ")
+		states := []string{"NEW", "ESTABLISHED", "RELATED", "INVALID", "UNTRACKED", "NEW,ESTABLISHED", "RELATED,ESTABLISHED", "INVALID,UNTRACKED", "SNAT", "DNAT,NEW"}
+		st := states[g.R.Intn(len(states))]
+		inv := []string{"", "! "}[g.R.Intn(2)]
+		m := " -m conntrack " + inv + "--ctstate " + st
+		if !strings.Contains(st, "NAT") && g.R.Intn(2) == 0 {
+			m = " -m state " + inv + "--state " + st
+		}
+		lines[i] = "-A " + name + m + " " + rest
 	}
+	return strings.Join(lines, "\n")
 }
 
 // clearMap empties a hash map.
