@@ -19,11 +19,14 @@ import (
 
 // statefulFirewall lets the client open connections to the server and
 // nothing the other way: replies and ICMP errors about the client's
-// flows come back as ESTABLISHED and RELATED.
+// flows come back as ESTABLISHED and RELATED. The firewall itself may
+// open connections out, and to itself on port 8082 only.
 const statefulFirewall = `*filter
-:INPUT ACCEPT [0:0]
+:INPUT DROP [0:0]
 :FORWARD DROP [0:0]
 :OUTPUT ACCEPT [0:0]
+-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A INPUT -i lo -p tcp -m tcp --dport 8082 -m state --state NEW -j ACCEPT
 -A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 -A FORWARD -m conntrack --ctstate INVALID -j DROP
 -A FORWARD -i eth0 -o eth1 -m state --state NEW -j ACCEPT
@@ -37,11 +40,15 @@ COMMIT
 // client (dropped), a UDP query and its reply, a UDP flow the server
 // starts (dropped), and a UDP packet to a closed port, whose ICMP port
 // unreachable error must come back as RELATED (the client's socket sees
-// ECONNREFUSED). The outcomes must be those expected, and the same in
-// both.
+// ECONNREFUSED); the same for the firewall's own connections (OUTPUT,
+// and INPUT for the replies), and connections to itself through the
+// loopback device, tracked on the way out and judged again coming in;
+// and a connection that must survive a restore. The outcomes must be
+// those expected, and the same in both.
 func TestStatefulFirewallAsIptablesLegacy(t *testing.T) {
 	nettest.RequireRoot(t)
-	want := []string{"echoed", "no connection", "reply", "nothing", "refused", "survived"}
+	want := []string{"echoed", "no connection", "reply", "nothing", "refused",
+		"echoed", "no connection", "refused", "echoed", "no connection", "survived"}
 	for _, fam := range []translator.Family{translator.IPv4, translator.IPv6} {
 		v4, v6 := statefulFirewall, ""
 		if fam == translator.IPv6 {
@@ -95,12 +102,23 @@ func TestStatefulFirewallAsIptablesLegacy(t *testing.T) {
 // statefulScenario runs the scenario's steps and returns their outcomes.
 func statefulScenario(t *testing.T, topo *nettest.Topology, fam translator.Family) []string {
 	client, server := topo.ClientLink.Addr(fam), topo.ServerLink.Addr(fam)
+	loopback := netip.MustParseAddr("127.0.0.1")
+	if fam == translator.IPv6 {
+		loopback = netip.IPv6Loopback()
+	}
 	return []string{
 		tcpOutcome(t, topo.Client, topo.Server, server, 8080),
 		tcpOutcome(t, topo.Server, topo.Client, client, 8081),
 		udpOutcome(t, topo.Client, topo.Server, server, 5300, true),
 		udpOutcome(t, topo.Server, topo.Client, client, 5301, true),
 		udpOutcome(t, topo.Client, topo.Server, server, 5302, false),
+		// the firewall's own traffic: OUTPUT, and INPUT for what comes back
+		tcpOutcome(t, topo.Firewall, topo.Server, server, 8083),
+		tcpOutcome(t, topo.Server, topo.Firewall, topo.FirewallServerLink.Addr(fam), 8084),
+		udpOutcome(t, topo.Firewall, topo.Server, server, 5303, false),
+		// through the loopback device: OUTPUT, then INPUT from lo
+		tcpOutcome(t, topo.Firewall, topo.Firewall, loopback, 8082),
+		tcpOutcome(t, topo.Firewall, topo.Firewall, loopback, 8085),
 	}
 }
 
