@@ -108,18 +108,20 @@ var TCPTimeouts = [10]time.Duration{
 // Timeouts of the other protocols (nf_conntrack_udp_timeout,
 // _udp_timeout_stream, _icmp_timeout, _generic_timeout).
 const (
-	UDPTimeout        = 30 * time.Second
-	UDPStreamTimeout  = 120 * time.Second
-	ICMPTimeout       = 30 * time.Second
-	GenericTimeout    = 600 * time.Second
-	DefaultTableSize  = 65536
-	statusSeenReply   = 1 << 1
-	statusAssured     = 1 << 2
-	statusConfirmed   = 1 << 3
-	StatusSeenReply   = statusSeenReply
-	StatusConfirmed   = statusConfirmed
-	StatusAssured     = statusAssured
-	tcpValidFlagsMask = FlagFIN | FlagSYN | FlagRST | FlagACK | FlagURG
+	UDPTimeout       = 30 * time.Second
+	UDPStreamTimeout = 120 * time.Second
+	ICMPTimeout      = 30 * time.Second
+	GenericTimeout   = 600 * time.Second
+)
+
+// DefaultTableSize is the number of entries of a connection table when
+// none is given.
+const DefaultTableSize = 65536
+
+// Status bits of an entry (IPS_*).
+const (
+	StatusSeenReply = 1 << 1
+	StatusConfirmed = 1 << 3
 )
 
 // TCPValidFlags has bit f set for each flag combination f (FIN SYN RST
@@ -149,7 +151,7 @@ func TCPIndex(flags uint8) int {
 
 // TCPFlagsValid reports whether tcp_error accepts the flag combination.
 func TCPFlagsValid(flags uint8) bool {
-	return TCPValidFlags&(1<<(flags&tcpValidFlagsMask)) != 0
+	return TCPValidFlags&(1<<(flags&(FlagFIN|FlagSYN|FlagRST|FlagACK|FlagURG))) != 0
 }
 
 // ICMP types that open a connection, and their replies (icmp_invmap,

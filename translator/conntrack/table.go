@@ -265,13 +265,13 @@ func (t *Table) Track(p *packet.Packet, update bool) Decision {
 	}
 	if e != nil {
 		if reply && update {
-			e.Status |= statusSeenReply
+			e.Status |= StatusSeenReply
 		}
 		if update && p.Proto != packet.ProtoTCP {
 			e.Expires = t.Now + timeout(p.Proto, fam, e.Status)
 		}
 		d := Decision{State: packet.CTNew, Reply: reply, Key: key, Status: e.Status}
-		if reply || e.Status&statusSeenReply != 0 {
+		if reply || e.Status&StatusSeenReply != 0 {
 			d.State = packet.CTEstablished
 		}
 		return d
@@ -336,7 +336,7 @@ func (t *Table) Confirm(d Decision) {
 		return
 	}
 	e := *d.Create
-	e.Status |= statusConfirmed
+	e.Status |= StatusConfirmed
 	t.put(d.Key, e)
 }
 
@@ -347,7 +347,7 @@ func timeout(proto, fam uint8, status uint8) time.Duration {
 	case proto == packet.ProtoTCP:
 		return TCPTimeouts[TCPSynSent]
 	case PortProto(proto):
-		if status&statusSeenReply != 0 {
+		if status&StatusSeenReply != 0 {
 			return UDPStreamTimeout
 		}
 		return UDPTimeout
