@@ -245,8 +245,9 @@ func ctInFunc(e *emitter, k Kind) {
 	e.emit(asm.Mov.Imm(asm.R9, 1))
 	ctLookupOwn(e, found, invalid)
 
-	ctFound(e, found, notFound, setState, invalid)
-	ctNotFound(e, notFound, setState, invalid)
+	setTracked := e.newLabel("cttracked") // r0: the state, r9: the direction
+	ctFound(e, found, notFound, setTracked, invalid)
+	ctNotFound(e, notFound, setTracked, invalid)
 
 	// ICMP errors: the packet inside, addresses from its IP header.
 	e.mark(related)
@@ -334,11 +335,33 @@ func ctInFunc(e *emitter, k Kind) {
 	e.mark(inner.both)
 	ctLookupBoth(e, relFound, invalid)
 	e.mark(inner.orig)
+	e.emit(asm.Mov.Imm(asm.R9, 0))
 	ctLookupOwn(e, relFound, invalid)
 	e.mark(inner.reply)
+	e.emit(asm.Mov.Imm(asm.R9, 1))
 	ctLookupOwn(e, relFound, invalid)
+	// the error travels against the packet it quotes
 	e.mark(relFound)
-	e.emit(asm.Mov.Imm(asm.R0, int32(ctRelated)), asm.Ja.Label(setState))
+	e.emit(
+		asm.Xor.Imm(asm.R9, 1),
+		asm.Mov.Imm(asm.R0, int32(ctRelated)),
+		asm.Ja.Label(setTracked),
+	)
+
+	// A tracked packet: its direction and its connection's ports for
+	// the matches.
+	e.mark(setTracked)
+	e.emit(
+		asm.StoreMem(asm.R7, offCtState, asm.R0, asm.Byte),
+		asm.StoreMem(asm.R7, offCtDir, asm.R9, asm.Byte),
+		asm.LoadMem(asm.R0, asm.R7, offCtKey+ctKeyPorts, asm.Half),
+		asm.HostTo(asm.BE, asm.R0, asm.Half),
+		asm.StoreMem(asm.R7, offCtSport, asm.R0, asm.Half),
+		asm.LoadMem(asm.R0, asm.R7, offCtKey+ctKeyPorts+2, asm.Half),
+		asm.HostTo(asm.BE, asm.R0, asm.Half),
+		asm.StoreMem(asm.R7, offCtDport, asm.R0, asm.Half),
+	)
+	e.ret(0)
 
 	e.mark(untracked)
 	e.emit(asm.Mov.Imm(asm.R0, int32(ctUntracked)), asm.Ja.Label(setState))
@@ -387,7 +410,33 @@ func ctLookupBoth(e *emitter, found, miss string) {
 		asm.Mov.Reg(asm.R2, asm.R10),
 		asm.Add.Imm(asm.R2, ctsInv),
 	)
-	ctLookupAt(e, found, miss)
+	invFound := e.newLabel("ctinvfound")
+	ctLookupAt(e, invFound, miss)
+	// the connection's key is the inverted one: the matches read it
+	e.mark(invFound)
+	for i := int16(0); i < ctKeySize; i += 8 {
+		e.emit(asm.LoadMem(asm.R0, asm.R10, ctsInv+i, asm.DWord), asm.StoreMem(asm.R7, offCtKey+i, asm.R0, asm.DWord))
+	}
+	e.emit(asm.Ja.Label(found))
+}
+
+// ctInvertKey swaps the addresses and the ports of the key in the packet
+// context.
+func ctInvertKey(e *emitter) {
+	for i := int16(0); i < 16; i += 8 {
+		e.emit(
+			asm.LoadMem(asm.R0, asm.R7, offCtKey+i, asm.DWord),
+			asm.LoadMem(asm.R1, asm.R7, offCtKey+16+i, asm.DWord),
+			asm.StoreMem(asm.R7, offCtKey+i, asm.R1, asm.DWord),
+			asm.StoreMem(asm.R7, offCtKey+16+i, asm.R0, asm.DWord),
+		)
+	}
+	e.emit(
+		asm.LoadMem(asm.R0, asm.R7, offCtKey+ctKeyPorts, asm.Half),
+		asm.LoadMem(asm.R1, asm.R7, offCtKey+ctKeyPorts+2, asm.Half),
+		asm.StoreMem(asm.R7, offCtKey+ctKeyPorts, asm.R1, asm.Half),
+		asm.StoreMem(asm.R7, offCtKey+ctKeyPorts+2, asm.R0, asm.Half),
+	)
 }
 
 // ctLookupAt looks up the key r2 points to.
@@ -491,6 +540,7 @@ func sortedQueries(m map[uint8]uint8) [][2]uint8 {
 // that has seen a reply, is ESTABLISHED, else NEW. Nothing changes for
 // a packet looped back to the host, which was tracked on its way out.
 func ctFound(e *emitter, found, notFound, setState, invalid string) {
+	// setState is setTracked here: r9 is the direction
 	e.mark(found)
 	state := e.newLabel("ctstate")
 	noUpdate := e.newLabel("ctnoupd")
@@ -566,16 +616,13 @@ func ctFound(e *emitter, found, notFound, setState, invalid string) {
 		asm.JEq.Imm(asm.R3, 0, state),
 		asm.Mov.Reg(asm.R2, asm.R7),
 		asm.Add.Imm(asm.R2, offCtKey),
-		asm.JEq.Imm(asm.R9, 0, reopen+"_del"),
-		asm.Mov.Reg(asm.R2, asm.R10),
-		asm.Add.Imm(asm.R2, ctsInv),
-	)
-	e.mark(reopen + "_del")
-	e.emit(
 		asm.LoadMapPtr(asm.R1, 0).WithReference(MapConntrack),
 		asm.FnMapDeleteElem.Call(),
-		asm.Ja.Label(notFound),
+		// the new connection is keyed by this packet's own tuple
+		asm.JEq.Imm(asm.R9, 0, notFound),
 	)
+	ctInvertKey(e)
+	e.emit(asm.Ja.Label(notFound))
 
 	// Other protocols: the reply marks the connection, the timeout
 	// starts again.
@@ -627,6 +674,7 @@ func ctFound(e *emitter, found, notFound, setState, invalid string) {
 // ACK (ESTABLISHED), as nf_conntrack_tcp_loose=1 has it.
 func ctNotFound(e *emitter, notFound, setState, invalid string) {
 	e.mark(notFound)
+	e.emit(asm.Mov.Imm(asm.R9, 0)) // the packet's direction is the original
 	notTCP := e.newLabel("ctnewother")
 	fill := e.newLabel("ctnewfill")
 	e.emit(

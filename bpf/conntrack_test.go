@@ -58,6 +58,19 @@ COMMIT
 -A ct -m conntrack --ctstate UNTRACKED
 -A ct -m conntrack --ctstate SNAT,DNAT
 COMMIT
+`, `*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -m conntrack --ctdir REPLY --ctproto udp -j DROP
+-A INPUT -m conntrack --ctstate ESTABLISHED --ctorigdstport 22 -j ACCEPT
+-A INPUT -m conntrack ! --ctorigsrcport 1000:1001 --ctproto tcp -j DROP
+-A FORWARD -m conntrack --ctorigsrcport 1000:1001 ! --ctproto tcp -j DROP
+-A FORWARD -m conntrack --ctstate RELATED --ctdir ORIGINAL -j DROP
+-A FORWARD -m conntrack --ctdir REPLY --ctorigdstport 2048 -j DROP
+-A OUTPUT -m conntrack --ctproto 47 -j DROP
+-A OUTPUT -m conntrack --ctdir REPLY ! --ctorigdstport 53 -j DROP
+COMMIT
 `}
 
 // flowGen makes packet sequences of a few endpoints, so that flows meet
@@ -144,6 +157,7 @@ func TestConntrackAgreesWithEvaluator(t *testing.T) {
 	names := ifaceNames()
 	names[1] = "lo"                     // the loopback device's index: its packets were tracked on the way out
 	kinds := map[plan.SegmentKind]int{} // segments with state tests
+	connMatched := 0                    // packets matched by rules with tests on the connection's fields
 	for seed := int64(0); seed < int64(seqs); seed++ {
 		fam := translator.IPv4
 		if seed%2 == 1 {
@@ -154,11 +168,11 @@ func TestConntrackAgreesWithEvaluator(t *testing.T) {
 		var text string
 		var rg *rulegen.Gen
 		opts := plan.Options{}
-		if seed < 4 {
-			text = statefulRulesets[int(seed/2)%len(statefulRulesets)]
+		if seed < int64(2*len(statefulRulesets)) {
+			text = statefulRulesets[seed/2]
 		} else {
 			rg = rulegen.New(5000+seed, fam)
-			text = withStates(rg, rg.Ruleset([]int{10, 40, 150}[seed%3]))
+			text = withStates(rg, fam, rg.Ruleset([]int{10, 40, 150}[seed%3]))
 			switch seed % 4 {
 			case 1:
 				opts = plan.Options{BlockTests: 4}
@@ -268,6 +282,12 @@ func TestConntrackAgreesWithEvaluator(t *testing.T) {
 				}
 				states[pk.CT.State]++
 				verdicts[wantDrop]++
+				for _, c := range judged.Counters {
+					if c < len(p.Rules) && testsConnection(p.Rules[c]) {
+						connMatched++
+						break
+					}
+				}
 				return wantDrop
 			}
 			if drop := check(hook); loop && !drop {
@@ -281,6 +301,10 @@ func TestConntrackAgreesWithEvaluator(t *testing.T) {
 		gen.Close()
 	}
 	t.Logf("states: %v; verdicts (drop): %v; state tests by segment kind: %v", states, verdicts, kinds)
+	t.Logf("%d packets matched rules that test the connection's direction, protocol, addresses or ports", connMatched)
+	if connMatched == 0 {
+		t.Error("no packet matched a rule that tests the connection's fields")
+	}
 	if kinds[plan.Linear] == 0 || kinds[plan.BitVector] == 0 {
 		t.Error("state tests no longer run in linear and bit-vector segments")
 	}
@@ -291,21 +315,74 @@ func TestConntrackAgreesWithEvaluator(t *testing.T) {
 	}
 }
 
+// testsConnection reports whether a rule tests its connection's fields.
+func testsConnection(r *plan.Rule) bool {
+	for _, t := range r.Tests {
+		switch t.Field {
+		case plan.FieldCtDir, plan.FieldCtProto, plan.FieldCtOrigSrc, plan.FieldCtOrigDst, plan.FieldCtOrigSport, plan.FieldCtOrigDport:
+			return true
+		}
+	}
+	return false
+}
+
 // withStates adds a state match to about a third of the generator's
-// rules: every state, --ctstate or --state, inverted or not.
-func withStates(g *rulegen.Gen, text string) string {
+// rules: every state, --ctstate or --state, inverted or not, and
+// conntrack's options on the connection (direction, protocol,
+// addresses of the flow generator's hosts, original ports).
+func withStates(g *rulegen.Gen, fam translator.Family, text string) string {
 	lines := strings.Split(text, "\n")
+	pick := func(s ...string) string { return s[g.R.Intn(len(s))] }
+	host := func() string {
+		if fam == translator.IPv6 {
+			return pick("2001:db8::1", "2001:db8::2", "2001:db8::/126", "2001:db8::3/128")
+		}
+		return pick("10.0.0.1", "10.0.0.2", "10.0.0.0/30", "10.0.0.3/32")
+	}
 	for i, l := range lines {
 		if !strings.HasPrefix(l, "-A ") || g.R.Intn(3) != 0 {
 			continue
 		}
 		name, rest, _ := strings.Cut(l[3:], " ")
-		states := []string{"NEW", "ESTABLISHED", "RELATED", "INVALID", "UNTRACKED", "NEW,ESTABLISHED", "RELATED,ESTABLISHED", "INVALID,UNTRACKED", "SNAT", "DNAT,NEW"}
-		st := states[g.R.Intn(len(states))]
-		inv := []string{"", "! "}[g.R.Intn(2)]
-		m := " -m conntrack " + inv + "--ctstate " + st
-		if !strings.Contains(st, "NAT") && g.R.Intn(2) == 0 {
-			m = " -m state " + inv + "--state " + st
+		inv := func() string { return pick("", "! ") }
+		var m string
+		if g.R.Intn(2) == 0 {
+			st := pick("NEW", "ESTABLISHED", "RELATED", "INVALID", "UNTRACKED", "NEW,ESTABLISHED", "RELATED,ESTABLISHED", "INVALID,UNTRACKED", "SNAT", "DNAT,NEW")
+			m = " -m conntrack " + inv() + "--ctstate " + st
+			if !strings.Contains(st, "NAT") && g.R.Intn(2) == 0 {
+				m = " -m state " + inv() + "--state " + st
+			}
+		} else {
+			// options on the connection, with a state that leaves out
+			// packets without one, or none
+			m = " -m conntrack"
+			if g.R.Intn(2) == 0 {
+				m += " --ctstate " + pick("NEW", "ESTABLISHED", "RELATED", "NEW,ESTABLISHED,RELATED")
+			}
+			used := map[int]bool{}
+			for n := 1 + g.R.Intn(2); n > 0; n-- {
+				opt := g.R.Intn(7)
+				if used[opt] {
+					continue
+				}
+				used[opt] = true
+				switch opt {
+				case 0:
+					m += " --ctdir " + pick("ORIGINAL", "REPLY")
+				case 1:
+					m += " " + inv() + "--ctproto " + pick("tcp", "udp", "icmp", "ipv6-icmp", "47")
+				case 2:
+					m += " " + inv() + "--ctorigsrc " + host()
+				case 3:
+					m += " " + inv() + "--ctorigdst " + host()
+				case 4:
+					m += " " + inv() + "--ctreplsrc " + host() + " " + inv() + "--ctrepldst " + host()
+				case 5:
+					m += " " + inv() + "--ctorigsrcport " + pick("22", "53", "1000:1001", "0", "7")
+				default:
+					m += " " + inv() + "--ctorigdstport " + pick("22", "53", "1000:1001", "2048", "32768:33023")
+				}
+			}
 		}
 		lines[i] = "-A " + name + m + " " + rest
 	}

@@ -43,9 +43,12 @@ const (
 	offBytes    = 88  // u32: IP packet length, for byte counters
 	offCtState  = 92  // u8: connection tracking state (plan.CTStateBits)
 	offCtOp     = 93  // u8: 1 when an accepted packet creates its entry
+	offCtDir    = 94  // u8: 1 in the connection's reply direction
 	offCtKey    = 96  // [40]byte: the connection's key (ctKey)
 	offCtNew    = 136 // [16]byte: the entry an accepted packet creates
-	pktSize     = 152
+	offCtSport  = 152 // u16: the connection's original source port
+	offCtDport  = 154 // u16: and destination port
+	pktSize     = 160
 )
 
 // field describes where a plan field lives in the packet context.
@@ -77,6 +80,14 @@ var fields = [plan.NumFields]field{
 	plan.FieldInIface:  {offInBits, 8, true},
 	plan.FieldOutIface: {offOutBits, 8, true},
 	plan.FieldCtState:  {offCtState, 1, true},
+	// the connection's original tuple: its key (ctKey), ports in host
+	// order beside it
+	plan.FieldCtDir:       {offCtDir, 1, true},
+	plan.FieldCtProto:     {offCtKey + ctKeyProto, 1, true},
+	plan.FieldCtOrigSrc:   {offCtKey, 16, false},
+	plan.FieldCtOrigDst:   {offCtKey + 16, 16, false},
+	plan.FieldCtOrigSport: {offCtSport, 2, true},
+	plan.FieldCtOrigDport: {offCtDport, 2, true},
 }
 
 // Verdicts chain functions and programs return inside a generation. The

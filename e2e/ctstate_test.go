@@ -16,6 +16,10 @@ var stateRulesets = []string{
 	"-A FORWARD -m conntrack --ctstate INVALID -j ACCEPT\n",
 	"-A FORWARD -m state --state RELATED,ESTABLISHED -j ACCEPT\n-A FORWARD -s A -m state --state NEW -j ACCEPT\n",
 	"-A FORWARD -m conntrack ! --ctstate ESTABLISHED,INVALID -j ACCEPT\n",
+	// the connection's direction, protocol, addresses and ports
+	"-A FORWARD -m conntrack --ctdir REPLY -j ACCEPT\n-A FORWARD -m conntrack --ctorigsrc A --ctproto udp -j ACCEPT\n",
+	"-A FORWARD -m conntrack --ctstate NEW,ESTABLISHED --ctorigdstport 53 -j ACCEPT\n-A FORWARD -m conntrack --ctstate RELATED --ctrepldst A --ctdir ORIGINAL -j ACCEPT\n" +
+		"-A FORWARD -m conntrack ! --ctorigsrcport 2001:2006 --ctproto tcp -j ACCEPT\n-A FORWARD -m conntrack --ctreplsrc A -j ACCEPT\n",
 }
 
 // statePackets is a sequence through the firewall between two addresses
