@@ -539,8 +539,7 @@ func sortedQueries(m map[uint8]uint8) [][2]uint8 {
 // and sets the state: the reply direction, or an original direction
 // that has seen a reply, is ESTABLISHED, else NEW. Nothing changes for
 // a packet looped back to the host, which was tracked on its way out.
-func ctFound(e *emitter, found, notFound, setState, invalid string) {
-	// setState is setTracked here: r9 is the direction
+func ctFound(e *emitter, found, notFound, tracked, invalid string) {
 	e.mark(found)
 	state := e.newLabel("ctstate")
 	noUpdate := e.newLabel("ctnoupd")
@@ -663,16 +662,16 @@ func ctFound(e *emitter, found, notFound, setState, invalid string) {
 		asm.LoadMem(asm.R1, asm.R8, ctValStatus, asm.Byte),
 		asm.JSet.Imm(asm.R1, conntrack.StatusSeenReply, est),
 		asm.Mov.Imm(asm.R0, int32(ctNew)),
-		asm.Ja.Label(setState),
+		asm.Ja.Label(tracked),
 	)
 	e.mark(est)
-	e.emit(asm.Mov.Imm(asm.R0, int32(ctEstablished)), asm.Ja.Label(setState))
+	e.emit(asm.Mov.Imm(asm.R0, int32(ctEstablished)), asm.Ja.Label(tracked))
 }
 
 // ctNotFound prepares the entry a new connection gets if the packet is
 // accepted: TCP only from a SYN (SYN_SENT) or, picked up mid-stream, an
 // ACK (ESTABLISHED), as nf_conntrack_tcp_loose=1 has it.
-func ctNotFound(e *emitter, notFound, setState, invalid string) {
+func ctNotFound(e *emitter, notFound, tracked, invalid string) {
 	e.mark(notFound)
 	e.emit(asm.Mov.Imm(asm.R9, 0)) // the packet's direction is the original
 	notTCP := e.newLabel("ctnewother")
@@ -709,7 +708,7 @@ func ctNotFound(e *emitter, notFound, setState, invalid string) {
 		asm.StoreMem(asm.R7, offCtNew+ctValExpires, asm.R0, asm.DWord),
 		asm.StoreImm(asm.R7, offCtOp, 1, asm.Byte),
 		asm.Mov.Imm(asm.R0, int32(ctNew)),
-		asm.Ja.Label(setState),
+		asm.Ja.Label(tracked),
 	)
 }
 
