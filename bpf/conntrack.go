@@ -597,11 +597,20 @@ func ctFound(e *emitter, found, notFound, tracked, invalid string) {
 		asm.JGE.Imm(asm.R4, conntrack.TCPTimeWait, reopen),
 	)
 	e.mark(reopen + "_no")
+	kill, keep := e.newLabel("ctkill"), e.newLabel("ctkeep")
 	e.emit(
 		asm.JEq.Imm(asm.R3, 0, state),
-		asm.StoreMem(asm.R8, ctValTCPState, asm.R2, asm.Byte),
+		// a reset before any reply ends the connection at once
+		asm.LoadMem(asm.R1, asm.R10, ctsIdx, asm.Word),
+		asm.JNE.Imm(asm.R1, conntrack.TCPRstSet, keep),
+		asm.LoadMem(asm.R1, asm.R8, ctValStatus, asm.Byte),
+		asm.JSet.Imm(asm.R1, conntrack.StatusSeenReply, keep),
+		asm.Ja.Label(kill),
 	)
+	e.mark(keep)
+	e.emit(asm.StoreMem(asm.R8, ctValTCPState, asm.R2, asm.Byte))
 	ctTCPTimeout(e, asm.R2) // r1: the timeout
+	ctUnackTimeout(e, asm.R2, asm.R8, ctValStatus)
 	e.emit(
 		asm.LoadMem(asm.R0, asm.R10, ctsNow, asm.DWord),
 		asm.Add.Reg(asm.R0, asm.R1),
@@ -622,6 +631,22 @@ func ctFound(e *emitter, found, notFound, tracked, invalid string) {
 	)
 	ctInvertKey(e)
 	e.emit(asm.Ja.Label(notFound))
+
+	// The packet keeps the state of its direction: a reply ESTABLISHED,
+	// the original NEW (no reply was seen).
+	newState := e.newLabel("ctnewstate")
+	e.mark(kill)
+	e.emit(
+		asm.Mov.Reg(asm.R2, asm.R7),
+		asm.Add.Imm(asm.R2, offCtKey),
+		asm.LoadMapPtr(asm.R1, 0).WithReference(MapConntrack),
+		asm.FnMapDeleteElem.Call(),
+		asm.JEq.Imm(asm.R9, 0, newState),
+		asm.Mov.Imm(asm.R0, int32(ctEstablished)),
+		asm.Ja.Label(tracked),
+	)
+	e.mark(newState)
+	e.emit(asm.Mov.Imm(asm.R0, int32(ctNew)), asm.Ja.Label(tracked))
 
 	// Other protocols: the reply marks the connection, the timeout
 	// starts again.
@@ -692,6 +717,7 @@ func ctNotFound(e *emitter, notFound, tracked, invalid string) {
 	e.mark(fill)
 	e.emit(asm.StoreMem(asm.R7, offCtNew+ctValTCPState, asm.R2, asm.Byte))
 	ctTCPTimeout(e, asm.R2)
+	ctUnackTimeout(e, asm.R2, asm.R7, offCtNew+ctValStatus)
 	e.emit(asm.Mov.Reg(asm.R0, asm.R1))
 	done := e.newLabel("ctnewdone")
 	e.emit(asm.Ja.Label(done))
@@ -726,6 +752,21 @@ func ctTCPTimeout(e *emitter, reg asm.Register) {
 		e.mark(next)
 	}
 	e.emit(asm.Mov.Imm(asm.R1, 0))
+	e.mark(done)
+}
+
+// ctUnackTimeout holds the timeout in r1 of a connection entering
+// ESTABLISHED (the state in reg) to conntrack.TCPUnackTimeout while its
+// status (at base+off) has no reply: one picked up mid-stream. It
+// clobbers r0.
+func ctUnackTimeout(e *emitter, reg, base asm.Register, off int16) {
+	done := e.newLabel("ctunack")
+	e.emit(
+		asm.JNE.Imm(reg, conntrack.TCPEstablished, done),
+		asm.LoadMem(asm.R0, base, off, asm.Byte),
+		asm.JSet.Imm(asm.R0, conntrack.StatusSeenReply, done),
+		asm.LoadImm(asm.R1, int64(conntrack.TCPUnackTimeout), asm.DWord),
+	)
 	e.mark(done)
 }
 

@@ -1,6 +1,7 @@
 package bpf_test
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand"
@@ -8,8 +9,10 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/bpftables/bpftables/bpf"
 	"github.com/bpftables/bpftables/internal/nettest"
@@ -297,6 +300,11 @@ func TestConntrackAgreesWithEvaluator(t *testing.T) {
 				pk = &lo
 				check(translator.Input)
 			}
+			if i%8 == 7 || i == length-1 {
+				if msg := compareTables(t, h.d.CT, table); msg != "" {
+					t.Fatalf("seed %d after packet %d: the connection tables differ: %s", seed, i, msg)
+				}
+			}
 		}
 		gen.Close()
 	}
@@ -387,6 +395,55 @@ func withStates(g *rulegen.Gen, fam translator.Family, text string) string {
 		lines[i] = "-A " + name + m + " " + rest
 	}
 	return strings.Join(lines, "\n")
+}
+
+// compareTables holds the datapath's connection table to the model's:
+// the same live connections, with the same TCP state and status, and
+// the same time left within a second (the model's clock stands still).
+func compareTables(tb testing.TB, m *ebpf.Map, table *conntrack.Table) string {
+	tb.Helper()
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		tb.Fatal(err)
+	}
+	now := time.Duration(ts.Nano())
+	got := map[[40]byte][16]byte{}
+	var k [40]byte
+	var v [16]byte
+	it := m.Iterate()
+	for it.Next(&k, &v) {
+		if time.Duration(binary.NativeEndian.Uint64(v[:])) > now {
+			got[k] = v
+		}
+	}
+	if err := it.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	want := table.Live()
+	var diffs []string
+	for key, e := range want {
+		var kb [40]byte
+		copy(kb[:16], key.Src[:])
+		copy(kb[16:32], key.Dst[:])
+		binary.BigEndian.PutUint16(kb[32:], key.Sport)
+		binary.BigEndian.PutUint16(kb[34:], key.Dport)
+		kb[36], kb[37] = key.Proto, key.Family
+		v, ok := got[kb]
+		if !ok {
+			diffs = append(diffs, fmt.Sprintf("missing %+v", key))
+			continue
+		}
+		delete(got, kb)
+		left := time.Duration(binary.NativeEndian.Uint64(v[:])) - now
+		wantLeft := e.Expires - table.Now
+		if v[8] != e.TCPState || v[9] != e.Status || left > wantLeft || left < wantLeft-time.Second {
+			diffs = append(diffs, fmt.Sprintf("%+v: state %d status %#x %v left, want %d %#x %v", key, v[8], v[9], left, e.TCPState, e.Status, wantLeft))
+		}
+	}
+	for kb := range got {
+		diffs = append(diffs, fmt.Sprintf("extra %x", kb))
+	}
+	return strings.Join(diffs, "; ")
 }
 
 // clearMap empties a hash map.

@@ -60,6 +60,10 @@ func statePackets(fam translator.Family, a, b netip.Addr) []packet.Spec {
 		packet.Spec{Src: a, Dst: b, Proto: icmp, ICMPType: unreach, ICMPCode: code,
 			Payload: packet.Spec{Src: b, Dst: a, Proto: packet.ProtoUDP, SrcPort: 53, DstPort: 3000}.Bytes()},
 		packet.Spec{Src: b, Dst: a, Proto: icmp, ICMPType: unreach, ICMPCode: code, Payload: unknown.Bytes()},
+		// a connection refused: the reset ends it, a second one has none
+		packet.Spec{Src: a, Dst: b, Proto: packet.ProtoTCP, SrcPort: 4001, DstPort: 23, TCPFlags: packet.SYN},
+		packet.Spec{Src: b, Dst: a, Proto: packet.ProtoTCP, SrcPort: 23, DstPort: 4001, TCPFlags: packet.RST | packet.ACK},
+		packet.Spec{Src: b, Dst: a, Proto: packet.ProtoTCP, SrcPort: 23, DstPort: 4001, TCPFlags: packet.RST | packet.ACK},
 		// a connection opened, answered, acknowledged
 		packet.Spec{Src: a, Dst: b, Proto: packet.ProtoTCP, SrcPort: 4000, DstPort: 22, TCPFlags: packet.SYN},
 		packet.Spec{Src: b, Dst: a, Proto: packet.ProtoTCP, SrcPort: 22, DstPort: 4000, TCPFlags: packet.SYN | packet.ACK},

@@ -105,6 +105,12 @@ var TCPTimeouts = [10]time.Duration{
 	TCPSynSent2:    2 * time.Minute,
 }
 
+// TCPUnackTimeout bounds the timeout of a connection picked up
+// mid-stream until it sees a reply (nf_conntrack_tcp_timeout_unacknowledged,
+// which tcp_packet applies to an ESTABLISHED connection without
+// SEEN_REPLY).
+const TCPUnackTimeout = 300 * time.Second
+
 // Timeouts of the other protocols (nf_conntrack_udp_timeout,
 // _udp_timeout_stream, _icmp_timeout, _generic_timeout).
 const (

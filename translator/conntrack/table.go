@@ -258,9 +258,18 @@ func (t *Table) Track(p *packet.Packet, update bool) Decision {
 			delete(t.entries, key)
 			e = nil
 		case next == TCPIgnore || !update:
+		case l4[13]&FlagRST != 0 && e.Status&StatusSeenReply == 0:
+			// a reset before any reply ends the connection at once
+			// (tcp_packet: "If only reply is a RST ...")
+			delete(t.entries, key)
+			d := Decision{State: packet.CTNew, Reply: reply, Key: key, Status: e.Status}
+			if reply {
+				d.State = packet.CTEstablished
+			}
+			return d
 		default:
 			e.TCPState = next
-			e.Expires = t.Now + TCPTimeouts[next]
+			e.Expires = t.Now + tcpTimeout(next, e.Status)
 		}
 	}
 	if e != nil {
@@ -287,7 +296,7 @@ func (t *Table) Track(p *packet.Packet, update bool) Decision {
 			return invalid
 		}
 		create.TCPState = next
-		create.Expires = t.Now + TCPTimeouts[next]
+		create.Expires = t.Now + tcpTimeout(next, 0)
 	}
 	return Decision{State: packet.CTNew, Key: k, Create: create}
 }
@@ -340,6 +349,16 @@ func (t *Table) Confirm(d Decision) {
 	t.put(d.Key, e)
 }
 
+// tcpTimeout is the timeout of a TCP connection entering a state, with
+// its status before the packet: ESTABLISHED without a reply (picked up
+// mid-stream) is held to TCPUnackTimeout.
+func tcpTimeout(state, status uint8) time.Duration {
+	if state == TCPEstablished && status&StatusSeenReply == 0 {
+		return min(TCPTimeouts[state], TCPUnackTimeout)
+	}
+	return TCPTimeouts[state]
+}
+
 // timeout is the timeout of a connection of a protocol other than TCP
 // after a packet.
 func timeout(proto, fam uint8, status uint8) time.Duration {
@@ -372,4 +391,15 @@ func Uses(t *translator.Table) bool {
 		}
 	}
 	return false
+}
+
+// Live returns the entries that have not timed out, by key.
+func (t *Table) Live() map[Key]Entry {
+	out := map[Key]Entry{}
+	for k, e := range t.entries {
+		if e.Expires > t.Now {
+			out[k] = *e
+		}
+	}
+	return out
 }

@@ -62,6 +62,18 @@ func TestSequences(t *testing.T) {
 			tcp(server, client, 80, 40002, packet.ACK),
 			tcp(client, server, 40002, 80, packet.ACK),
 		}, []packet.CTState{packet.CTNew, packet.CTNew, packet.CTEstablished, packet.CTEstablished}},
+		{"tcp refused", []*packet.Packet{
+			tcp(client, server, 40004, 80, packet.SYN),
+			tcp(server, client, 80, 40004, packet.RST|packet.ACK),
+			tcp(server, client, 80, 40004, packet.RST|packet.ACK),
+			tcp(client, server, 40004, 80, packet.SYN),
+		}, []packet.CTState{packet.CTNew, packet.CTEstablished, packet.CTInvalid, packet.CTNew}},
+		{"tcp reset after a reply", []*packet.Packet{
+			tcp(client, server, 40005, 80, packet.SYN),
+			tcp(server, client, 80, 40005, packet.SYN|packet.ACK),
+			tcp(server, client, 80, 40005, packet.RST),
+			tcp(server, client, 80, 40005, packet.RST),
+		}, []packet.CTState{packet.CTNew, packet.CTEstablished, packet.CTEstablished, packet.CTEstablished}},
 		{"tcp ack before the syn/ack", []*packet.Packet{
 			tcp(client, server, 40003, 80, packet.SYN),
 			tcp(client, server, 40003, 80, packet.ACK),
@@ -120,6 +132,22 @@ func TestTimeouts(t *testing.T) {
 	tab.Now += UDPStreamTimeout + time.Second
 	if d := tab.Track(udp(server, client, 2, 1), true); d.State != packet.CTNew {
 		t.Fatalf("after the timeout the flow is new: %#x", d.State)
+	}
+}
+
+// TestPickupTimeout: a connection picked up mid-stream keeps the
+// unacknowledged timeout until it sees a reply.
+func TestPickupTimeout(t *testing.T) {
+	tab := NewTable(0)
+	tab.Confirm(tab.Track(tcp(client, server, 1, 2, packet.ACK), true))
+	e, _ := tab.Entry(tab.Track(tcp(client, server, 1, 2, packet.ACK), true).Key)
+	if e.Expires != TCPUnackTimeout {
+		t.Fatalf("picked up: expires in %v, want %v", e.Expires, TCPUnackTimeout)
+	}
+	tab.Track(tcp(server, client, 2, 1, packet.ACK), true)
+	tab.Track(tcp(client, server, 1, 2, packet.ACK), true)
+	if e.Expires != TCPTimeouts[TCPEstablished] {
+		t.Fatalf("after a reply: expires in %v, want %v", e.Expires, TCPTimeouts[TCPEstablished])
 	}
 }
 
