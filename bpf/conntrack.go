@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -30,11 +31,14 @@ const (
 	ctKeyProto = 36
 	ctKeyFam   = 37
 	// ctEntry: expires u64 (bpf_ktime_get_ns), TCP state u8, status u8
-	// (IPS_* bits), six zero bytes.
-	ctValueSize   = 16
-	ctValExpires  = 0
-	ctValTCPState = 8
-	ctValStatus   = 9
+	// (IPS_* bits), six zero bytes, the time a UDP flow becomes a stream
+	// u64 (conntrack.Entry.StreamTS).
+	ctValueSize     = 24
+	ctValExpires    = 0
+	ctValTCPState   = 8
+	ctValStatus     = 9
+	ctValStreamTS   = 16
+	ctUDPStreamWait = 2 * time.Second
 )
 
 // ConntrackMapSpec is the connection table of size entries
@@ -343,6 +347,8 @@ func ctInFunc(e *emitter, k Kind) {
 	// the error travels against the packet it quotes
 	e.mark(relFound)
 	e.emit(
+		asm.LoadMem(asm.R1, asm.R8, ctValStatus, asm.Byte),
+		asm.StoreMem(asm.R7, offCtStatus, asm.R1, asm.Byte),
 		asm.Xor.Imm(asm.R9, 1),
 		asm.Mov.Imm(asm.R0, int32(ctRelated)),
 		asm.Ja.Label(setTracked),
@@ -608,6 +614,24 @@ func ctFound(e *emitter, found, notFound, tracked, invalid string) {
 		asm.Ja.Label(kill),
 	)
 	e.mark(keep)
+	// ASSURED: an answered connection reaching (or staying) ESTABLISHED
+	// from SYN_RECV or ESTABLISHED
+	assured := e.newLabel("ctassured")
+	e.emit(
+		asm.JNE.Imm(asm.R2, conntrack.TCPEstablished, assured),
+		asm.JEq.Imm(asm.R4, conntrack.TCPSynRecv, assured+"_old"),
+		asm.JNE.Imm(asm.R4, conntrack.TCPEstablished, assured),
+	)
+	e.mark(assured + "_old")
+	e.emit(
+		asm.LoadMem(asm.R1, asm.R8, ctValStatus, asm.Byte),
+		asm.Mov.Reg(asm.R0, asm.R1),
+		asm.And.Imm(asm.R0, conntrack.StatusSeenReply|conntrack.StatusAssured),
+		asm.JNE.Imm(asm.R0, conntrack.StatusSeenReply, assured),
+		asm.Or.Imm(asm.R1, conntrack.StatusAssured),
+		asm.StoreMem(asm.R8, ctValStatus, asm.R1, asm.Byte),
+	)
+	e.mark(assured)
 	e.emit(asm.StoreMem(asm.R8, ctValTCPState, asm.R2, asm.Byte))
 	ctTCPTimeout(e, asm.R2) // r1: the timeout
 	ctUnackTimeout(e, asm.R2, asm.R8, ctValStatus)
@@ -637,6 +661,11 @@ func ctFound(e *emitter, found, notFound, tracked, invalid string) {
 	newState := e.newLabel("ctnewstate")
 	e.mark(kill)
 	e.emit(
+		asm.LoadMem(asm.R1, asm.R8, ctValStatus, asm.Byte),
+		asm.Mov.Reg(asm.R2, asm.R9),
+		asm.LSh.Imm(asm.R2, 1), // a reply has been seen: this one
+		asm.Or.Reg(asm.R1, asm.R2),
+		asm.StoreMem(asm.R7, offCtStatus, asm.R1, asm.Byte),
 		asm.Mov.Reg(asm.R2, asm.R7),
 		asm.Add.Imm(asm.R2, offCtKey),
 		asm.LoadMapPtr(asm.R1, 0).WithReference(MapConntrack),
@@ -651,24 +680,21 @@ func ctFound(e *emitter, found, notFound, tracked, invalid string) {
 	// Other protocols: the reply marks the connection, the timeout
 	// starts again.
 	e.mark(notTCP)
-	e.emit(asm.JEq.Imm(asm.R3, 0, state))
-	seen := e.newLabel("ctseen")
 	e.emit(
-		asm.JEq.Imm(asm.R9, 0, seen),
-		asm.LoadMem(asm.R1, asm.R8, ctValStatus, asm.Byte),
-		asm.Or.Imm(asm.R1, conntrack.StatusSeenReply),
-		asm.StoreMem(asm.R8, ctValStatus, asm.R1, asm.Byte),
-	)
-	e.mark(seen)
-	e.emit(
-		asm.LoadMem(asm.R1, asm.R8, ctValStatus, asm.Byte),
+		asm.JEq.Imm(asm.R3, 0, state),
+		// the status before the packet, as the trackers see it (the
+		// reply bit is set at the state label)
+		asm.Mov.Reg(asm.R1, asm.R8),
+		asm.Add.Imm(asm.R1, ctValStatus),
 		asm.LoadMem(asm.R2, asm.R7, offProto, asm.Byte),
+		asm.LoadMem(asm.R3, asm.R8, ctValStreamTS, asm.DWord),
 	)
 	ctOtherTimeout(e) // r0: the timeout
 	e.emit(
 		asm.LoadMem(asm.R1, asm.R10, ctsNow, asm.DWord),
 		asm.Add.Reg(asm.R0, asm.R1),
 		asm.StoreMem(asm.R8, ctValExpires, asm.R0, asm.DWord),
+		asm.Mov.Imm(asm.R3, 1),
 	)
 
 	e.mark(state)
@@ -685,11 +711,17 @@ func ctFound(e *emitter, found, notFound, tracked, invalid string) {
 	e.mark(noUpdate)
 	e.emit(
 		asm.LoadMem(asm.R1, asm.R8, ctValStatus, asm.Byte),
-		asm.JSet.Imm(asm.R1, conntrack.StatusSeenReply, est),
+		asm.StoreMem(asm.R7, offCtStatus, asm.R1, asm.Byte),
+		asm.JSet.Imm(asm.R1, conntrack.StatusSeenReply, est+"_set"),
 		asm.Mov.Imm(asm.R0, int32(ctNew)),
 		asm.Ja.Label(tracked),
 	)
 	e.mark(est)
+	e.emit(
+		asm.LoadMem(asm.R1, asm.R8, ctValStatus, asm.Byte),
+		asm.StoreMem(asm.R7, offCtStatus, asm.R1, asm.Byte),
+	)
+	e.mark(est + "_set")
 	e.emit(asm.Mov.Imm(asm.R0, int32(ctEstablished)), asm.Ja.Label(tracked))
 }
 
@@ -705,6 +737,11 @@ func ctNotFound(e *emitter, notFound, tracked, invalid string) {
 		asm.Mov.Imm(asm.R0, 0),
 		asm.StoreMem(asm.R7, offCtNew, asm.R0, asm.DWord),
 		asm.StoreMem(asm.R7, offCtNew+8, asm.R0, asm.DWord),
+		asm.StoreMem(asm.R7, offCtStatus, asm.R0, asm.Byte),
+		asm.LoadMem(asm.R0, asm.R10, ctsNow, asm.DWord),
+		asm.LoadImm(asm.R1, int64(ctUDPStreamWait), asm.DWord),
+		asm.Add.Reg(asm.R0, asm.R1),
+		asm.StoreMem(asm.R7, offCtNew+ctValStreamTS, asm.R0, asm.DWord),
 		asm.LoadMem(asm.R0, asm.R7, offProto, asm.Byte),
 		asm.JNE.Imm(asm.R0, packet.ProtoTCP, notTCP),
 		asm.LoadMem(asm.R1, asm.R10, ctsIdx, asm.Word),
@@ -723,8 +760,10 @@ func ctNotFound(e *emitter, notFound, tracked, invalid string) {
 	e.emit(asm.Ja.Label(done))
 	e.mark(notTCP)
 	e.emit(
-		asm.Mov.Imm(asm.R1, 0),
+		asm.Mov.Reg(asm.R1, asm.R7),
+		asm.Add.Imm(asm.R1, offCtNew+ctValStatus),
 		asm.LoadMem(asm.R2, asm.R7, offProto, asm.Byte),
+		asm.LoadMem(asm.R3, asm.R7, offCtNew+ctValStreamTS, asm.DWord),
 	)
 	ctOtherTimeout(e)
 	e.mark(done)
@@ -771,27 +810,55 @@ func ctUnackTimeout(e *emitter, reg, base asm.Register, off int16) {
 }
 
 // ctOtherTimeout puts in r0 the timeout of a connection of another
-// protocol than TCP: r1 its status, r2 its protocol.
+// protocol than TCP after a packet: r1 points to its status (before the
+// packet), r2 is its protocol, r3 the time it becomes a UDP stream. A
+// UDP flow with a reply that has lasted two seconds gets the stream
+// timeout, a GRE flow with a reply GRE's; both become ASSURED (the
+// status is updated).
 func ctOtherTimeout(e *emitter) {
 	done := e.newLabel("ctodone")
 	ports := e.newLabel("ctoports")
+	gre := e.newLabel("ctogre")
 	icmp := e.newLabel("ctoicmp")
+	assured := e.newLabel("ctoassured")
 	for _, p := range []int32{packet.ProtoUDP, packet.ProtoUDPLite, packet.ProtoDCCP, packet.ProtoSCTP} {
 		e.emit(asm.JEq.Imm(asm.R2, p, ports))
 	}
+	e.emit(asm.JEq.Imm(asm.R2, packet.ProtoGRE, gre))
 	ctIfICMP(e, asm.R2, icmp)
 	e.emit(asm.LoadImm(asm.R0, int64(conntrack.GenericTimeout), asm.DWord), asm.Ja.Label(done))
 	e.mark(icmp)
 	e.emit(asm.LoadImm(asm.R0, int64(conntrack.ICMPTimeout), asm.DWord), asm.Ja.Label(done))
-	e.mark(ports)
-	stream := e.newLabel("ctostream")
+	e.mark(gre)
 	e.emit(
-		asm.JSet.Imm(asm.R1, conntrack.StatusSeenReply, stream),
-		asm.LoadImm(asm.R0, int64(conntrack.UDPTimeout), asm.DWord),
+		asm.LoadImm(asm.R0, int64(conntrack.GRETimeout), asm.DWord),
+		asm.LoadMem(asm.R4, asm.R1, 0, asm.Byte),
+		asm.JSet.Imm(asm.R4, conntrack.StatusSeenReply, gre+"_replied"),
 		asm.Ja.Label(done),
 	)
-	e.mark(stream)
-	e.emit(asm.LoadImm(asm.R0, int64(conntrack.UDPStreamTimeout), asm.DWord))
+	e.mark(gre + "_replied")
+	e.emit(
+		asm.LoadImm(asm.R0, int64(conntrack.GREStreamTimeout), asm.DWord),
+		asm.Ja.Label(assured),
+	)
+	e.mark(ports)
+	e.emit(
+		asm.LoadImm(asm.R0, int64(conntrack.UDPTimeout), asm.DWord),
+		asm.LoadMem(asm.R4, asm.R1, 0, asm.Byte),
+		asm.JSet.Imm(asm.R4, conntrack.StatusSeenReply, ports+"_replied"),
+		asm.Ja.Label(done),
+	)
+	e.mark(ports + "_replied")
+	e.emit(
+		asm.LoadMem(asm.R5, asm.R10, ctsNow, asm.DWord),
+		asm.JLE.Reg(asm.R5, asm.R3, done),
+		asm.LoadImm(asm.R0, int64(conntrack.UDPStreamTimeout), asm.DWord),
+	)
+	e.mark(assured)
+	e.emit(
+		asm.Or.Imm(asm.R4, conntrack.StatusAssured),
+		asm.StoreMem(asm.R1, 0, asm.R4, asm.Byte),
+	)
 	e.mark(done)
 }
 

@@ -73,6 +73,9 @@ COMMIT
 -A FORWARD -m conntrack --ctdir REPLY --ctorigdstport 2048 -j DROP
 -A OUTPUT -m conntrack --ctproto 47 -j DROP
 -A OUTPUT -m conntrack --ctdir REPLY ! --ctorigdstport 53 -j DROP
+-A OUTPUT -m conntrack --ctstatus ASSURED -j DROP
+-A OUTPUT -m conntrack ! --ctstatus CONFIRMED -p udp -j DROP
+-A OUTPUT -m conntrack --ctstate ESTABLISHED ! --ctstatus SEEN_REPLY -j DROP
 COMMIT
 `}
 
@@ -269,6 +272,7 @@ func TestConntrackAgreesWithEvaluator(t *testing.T) {
 			}
 			check := func(hook translator.Hook) bool {
 				t.Helper()
+				table.Now = monotonic(t) // the datapath's clock
 				want := eval.Evaluate(rs, "filter", hook, pk, eval.Options{Conntrack: table})
 				vals := plan.Extract(pk, fam, p.Ifaces)
 				judged, err := p.Judge(hook, vals)
@@ -323,11 +327,73 @@ func TestConntrackAgreesWithEvaluator(t *testing.T) {
 	}
 }
 
+// TestConntrackUDPStream: a UDP flow with a reply that lasts two seconds
+// becomes a stream (120 s, ASSURED) in the datapath as in the model, and
+// a TCP connection that completes its handshake is ASSURED.
+func TestConntrackUDPStream(t *testing.T) {
+	h := newHarness(t)
+	rs, err := iptables.Restore(translator.NewRuleset(translator.IPv4), strings.NewReader(statefulRulesets[2]), iptables.RestoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := plan.Build(rs, "filter", plan.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := bpf.Generate(p, bpf.TC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen, err := h.d.Load(spec)
+	if err != nil {
+		t.Fatalf("load: %+v", err)
+	}
+	defer gen.Close()
+	if err := h.d.Swap(gen); err != nil {
+		t.Fatal(err)
+	}
+	clearMap(t, h.d.CT)
+	table := conntrack.NewTable(0)
+	a, b := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+	send := func(s packet.Spec) packet.CTState {
+		t.Helper()
+		pk := s.Build()
+		pk.SrcMAC, pk.InIface, pk.OutIface = []byte{2, 0, 0, 0, 0, 7}, "eth0", "eth1"
+		table.Now = monotonic(t)
+		want := eval.Evaluate(rs, "filter", translator.Forward, pk, eval.Options{Conntrack: table})
+		got := h.runOn(gen, translator.Forward, pk, ifindexes["eth0"], ifindexes["eth1"])
+		if got.drop != (want.Verdict == translator.Drop) || got.pkt[bpf.OffCtState] != plan.CTStateBits(pk.CT.State) {
+			t.Fatalf("%s -> %s: drop %v state %#x, want %v %#x", pk.Src, pk.Dst, got.drop, got.pkt[bpf.OffCtState], want.Verdict == translator.Drop, plan.CTStateBits(pk.CT.State))
+		}
+		if msg := compareTables(t, h.d.CT, table); msg != "" {
+			t.Fatalf("the connection tables differ: %s", msg)
+		}
+		return pk.CT.State
+	}
+	udp := packet.Spec{Src: a, Dst: b, Proto: packet.ProtoUDP, SrcPort: 5000, DstPort: 5001}
+	reply := packet.Spec{Src: b, Dst: a, Proto: packet.ProtoUDP, SrcPort: 5001, DstPort: 5000}
+	send(udp)
+	send(reply)
+	send(udp)
+	syn := packet.Spec{Src: a, Dst: b, Proto: packet.ProtoTCP, SrcPort: 6000, DstPort: 22, TCPFlags: packet.SYN}
+	send(syn)
+	send(packet.Spec{Src: b, Dst: a, Proto: packet.ProtoTCP, SrcPort: 22, DstPort: 6000, TCPFlags: packet.SYN | packet.ACK})
+	send(packet.Spec{Src: a, Dst: b, Proto: packet.ProtoTCP, SrcPort: 6000, DstPort: 22, TCPFlags: packet.ACK})
+	time.Sleep(2100 * time.Millisecond)
+	send(reply)
+	send(udp)
+	for k, e := range table.Live() {
+		if e.Status&conntrack.StatusAssured == 0 {
+			t.Errorf("%+v is not ASSURED", k)
+		}
+	}
+}
+
 // testsConnection reports whether a rule tests its connection's fields.
 func testsConnection(r *plan.Rule) bool {
 	for _, t := range r.Tests {
 		switch t.Field {
-		case plan.FieldCtDir, plan.FieldCtProto, plan.FieldCtOrigSrc, plan.FieldCtOrigDst, plan.FieldCtOrigSport, plan.FieldCtOrigDport:
+		case plan.FieldCtDir, plan.FieldCtStatus, plan.FieldCtProto, plan.FieldCtOrigSrc, plan.FieldCtOrigDst, plan.FieldCtOrigSport, plan.FieldCtOrigDport:
 			return true
 		}
 	}
@@ -369,7 +435,7 @@ func withStates(g *rulegen.Gen, fam translator.Family, text string) string {
 			}
 			used := map[int]bool{}
 			for n := 1 + g.R.Intn(2); n > 0; n-- {
-				opt := g.R.Intn(7)
+				opt := g.R.Intn(8)
 				if used[opt] {
 					continue
 				}
@@ -387,6 +453,8 @@ func withStates(g *rulegen.Gen, fam translator.Family, text string) string {
 					m += " " + inv() + "--ctreplsrc " + host() + " " + inv() + "--ctrepldst " + host()
 				case 5:
 					m += " " + inv() + "--ctorigsrcport " + pick("22", "53", "1000:1001", "0", "7")
+				case 6:
+					m += " " + inv() + "--ctstatus " + pick("NONE", "SEEN_REPLY", "ASSURED", "CONFIRMED", "EXPECTED", "SEEN_REPLY,ASSURED")
 				default:
 					m += " " + inv() + "--ctorigdstport " + pick("22", "53", "1000:1001", "2048", "32768:33023")
 				}
@@ -402,14 +470,11 @@ func withStates(g *rulegen.Gen, fam translator.Family, text string) string {
 // the same time left within a second (the model's clock stands still).
 func compareTables(tb testing.TB, m *ebpf.Map, table *conntrack.Table) string {
 	tb.Helper()
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
-		tb.Fatal(err)
-	}
-	now := time.Duration(ts.Nano())
-	got := map[[40]byte][16]byte{}
+	now := monotonic(tb)
+	table.Now = now
+	got := map[[40]byte][24]byte{}
 	var k [40]byte
-	var v [16]byte
+	var v [24]byte
 	it := m.Iterate()
 	for it.Next(&k, &v) {
 		if time.Duration(binary.NativeEndian.Uint64(v[:])) > now {
@@ -436,7 +501,7 @@ func compareTables(tb testing.TB, m *ebpf.Map, table *conntrack.Table) string {
 		delete(got, kb)
 		left := time.Duration(binary.NativeEndian.Uint64(v[:])) - now
 		wantLeft := e.Expires - table.Now
-		if v[8] != e.TCPState || v[9] != e.Status || left > wantLeft || left < wantLeft-time.Second {
+		if v[8] != e.TCPState || v[9] != e.Status || left > wantLeft+time.Second || left < wantLeft-time.Second {
 			diffs = append(diffs, fmt.Sprintf("%+v: state %d status %#x %v left, want %d %#x %v", key, v[8], v[9], left, e.TCPState, e.Status, wantLeft))
 		}
 	}
@@ -444,6 +509,15 @@ func compareTables(tb testing.TB, m *ebpf.Map, table *conntrack.Table) string {
 		diffs = append(diffs, fmt.Sprintf("extra %x", kb))
 	}
 	return strings.Join(diffs, "; ")
+}
+
+// monotonic is the clock bpf_ktime_get_ns reads.
+func monotonic(tb testing.TB) time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ts.Nano())
 }
 
 // clearMap empties a hash map.

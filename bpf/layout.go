@@ -44,11 +44,12 @@ const (
 	offCtState  = 92  // u8: connection tracking state (plan.CTStateBits)
 	offCtOp     = 93  // u8: 1 when an accepted packet creates its entry
 	offCtDir    = 94  // u8: 1 in the connection's reply direction
+	offCtStatus = 95  // u8: the connection's status (IPS_* bits)
 	offCtKey    = 96  // [40]byte: the connection's key (ctKey)
-	offCtNew    = 136 // [16]byte: the entry an accepted packet creates
-	offCtSport  = 152 // u16: the connection's original source port
-	offCtDport  = 154 // u16: and destination port
-	pktSize     = 160
+	offCtNew    = 136 // [24]byte: the entry an accepted packet creates
+	offCtSport  = 160 // u16: the connection's original source port
+	offCtDport  = 162 // u16: and destination port
+	pktSize     = 168
 )
 
 // field describes where a plan field lives in the packet context.
@@ -83,6 +84,7 @@ var fields = [plan.NumFields]field{
 	// the connection's original tuple: its key (ctKey), ports in host
 	// order beside it
 	plan.FieldCtDir:       {offCtDir, 1, true},
+	plan.FieldCtStatus:    {offCtStatus, 1, true},
 	plan.FieldCtProto:     {offCtKey + ctKeyProto, 1, true},
 	plan.FieldCtOrigSrc:   {offCtKey, 16, false},
 	plan.FieldCtOrigDst:   {offCtKey + 16, 16, false},

@@ -20,6 +20,9 @@ var stateRulesets = []string{
 	"-A FORWARD -m conntrack --ctdir REPLY -j ACCEPT\n-A FORWARD -m conntrack --ctorigsrc A --ctproto udp -j ACCEPT\n",
 	"-A FORWARD -m conntrack --ctstate NEW,ESTABLISHED --ctorigdstport 53 -j ACCEPT\n-A FORWARD -m conntrack --ctstate RELATED --ctrepldst A --ctdir ORIGINAL -j ACCEPT\n" +
 		"-A FORWARD -m conntrack ! --ctorigsrcport 2001:2006 --ctproto tcp -j ACCEPT\n-A FORWARD -m conntrack --ctreplsrc A -j ACCEPT\n",
+	// the connection's status
+	"-A FORWARD -m conntrack --ctstatus SEEN_REPLY -j ACCEPT\n-A FORWARD -m conntrack ! --ctstatus CONFIRMED -p udp -j ACCEPT\n",
+	"-A FORWARD -m conntrack --ctstatus ASSURED -j ACCEPT\n-A FORWARD -m state --state NEW -j ACCEPT\n",
 }
 
 // statePackets is a sequence through the firewall between two addresses
@@ -67,6 +70,8 @@ func statePackets(fam translator.Family, a, b netip.Addr) []packet.Spec {
 		// a connection opened, answered, acknowledged
 		packet.Spec{Src: a, Dst: b, Proto: packet.ProtoTCP, SrcPort: 4000, DstPort: 22, TCPFlags: packet.SYN},
 		packet.Spec{Src: b, Dst: a, Proto: packet.ProtoTCP, SrcPort: 22, DstPort: 4000, TCPFlags: packet.SYN | packet.ACK},
+		packet.Spec{Src: a, Dst: b, Proto: packet.ProtoTCP, SrcPort: 4000, DstPort: 22, TCPFlags: packet.ACK},
+		packet.Spec{Src: b, Dst: a, Proto: packet.ProtoTCP, SrcPort: 22, DstPort: 4000, TCPFlags: packet.ACK},
 	)
 	return out
 }

@@ -118,6 +118,9 @@ const (
 	UDPStreamTimeout = 120 * time.Second
 	ICMPTimeout      = 30 * time.Second
 	GenericTimeout   = 600 * time.Second
+	// GRE (nf_conntrack_proto_gre: 30 s, 180 s once it has a reply)
+	GRETimeout       = 30 * time.Second
+	GREStreamTimeout = 180 * time.Second
 )
 
 // DefaultTableSize is the number of entries of a connection table when
@@ -127,6 +130,7 @@ const DefaultTableSize = 65536
 // Status bits of an entry (IPS_*).
 const (
 	StatusSeenReply = 1 << 1
+	StatusAssured   = 1 << 2
 	StatusConfirmed = 1 << 3
 )
 

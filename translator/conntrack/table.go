@@ -30,7 +30,10 @@ func (k Key) Inverse() Key {
 // Entry is one connection.
 type Entry struct {
 	// Expires is when the entry times out, on the monotonic clock.
-	Expires  time.Duration
+	Expires time.Duration
+	// StreamTS is when a UDP flow that has seen a reply becomes a
+	// stream (two seconds after it began): a longer timeout, ASSURED.
+	StreamTS time.Duration
 	TCPState uint8
 	Status   uint8 // Status* bits
 	used     uint64
@@ -265,19 +268,27 @@ func (t *Table) Track(p *packet.Packet, update bool) Decision {
 			d := Decision{State: packet.CTNew, Reply: reply, Key: key, Status: e.Status}
 			if reply {
 				d.State = packet.CTEstablished
+				d.Status |= StatusSeenReply
 			}
 			return d
 		default:
+			if e.Status&(StatusSeenReply|StatusAssured) == StatusSeenReply && next == TCPEstablished &&
+				(old == TCPSynRecv || old == TCPEstablished) {
+				e.Status |= StatusAssured
+			}
 			e.TCPState = next
 			e.Expires = t.Now + tcpTimeout(next, e.Status)
 		}
 	}
 	if e != nil {
+		if update && p.Proto != packet.ProtoTCP {
+			// with the status before the packet, as the trackers see it
+			var to time.Duration
+			to, e.Status = t.timeout(p.Proto, fam, e)
+			e.Expires = t.Now + to
+		}
 		if reply && update {
 			e.Status |= StatusSeenReply
-		}
-		if update && p.Proto != packet.ProtoTCP {
-			e.Expires = t.Now + timeout(p.Proto, fam, e.Status)
 		}
 		d := Decision{State: packet.CTNew, Reply: reply, Key: key, Status: e.Status}
 		if reply || e.Status&StatusSeenReply != 0 {
@@ -289,7 +300,9 @@ func (t *Table) Track(p *packet.Packet, update bool) Decision {
 		return invalid // a reply to no query
 	}
 	k, _, _ = tuple(fam, p.Src, p.Dst, p.Proto, l4)
-	create := &Entry{Expires: t.Now + timeout(p.Proto, fam, 0)}
+	create := &Entry{StreamTS: t.Now + udpStreamAfter}
+	to, _ := t.timeout(p.Proto, fam, create)
+	create.Expires = t.Now + to
 	if p.Proto == packet.ProtoTCP {
 		next := TCPTransitions[0][TCPIndex(l4[13])][TCPNone]
 		if next == TCPInvalid {
@@ -359,21 +372,30 @@ func tcpTimeout(state, status uint8) time.Duration {
 	return TCPTimeouts[state]
 }
 
+// udpStreamAfter is how long a UDP flow must last before it is a stream.
+const udpStreamAfter = 2 * time.Second
+
 // timeout is the timeout of a connection of a protocol other than TCP
-// after a packet.
-func timeout(proto, fam uint8, status uint8) time.Duration {
+// after a packet, from its status before the packet, and its new status:
+// a UDP flow with a reply that has lasted two seconds, and a GRE flow
+// with a reply, are ASSURED (udp_packet, gre_packet).
+func (t *Table) timeout(proto, fam uint8, e *Entry) (time.Duration, uint8) {
+	replied := e.Status&StatusSeenReply != 0
 	switch {
-	case proto == packet.ProtoTCP:
-		return TCPTimeouts[TCPSynSent]
 	case PortProto(proto):
-		if status&StatusSeenReply != 0 {
-			return UDPStreamTimeout
+		if replied && t.Now > e.StreamTS {
+			return UDPStreamTimeout, e.Status | StatusAssured
 		}
-		return UDPTimeout
+		return UDPTimeout, e.Status
+	case proto == packet.ProtoGRE:
+		if replied {
+			return GREStreamTimeout, e.Status | StatusAssured
+		}
+		return GRETimeout, e.Status
 	case fam == 4 && proto == packet.ProtoICMP, fam == 6 && proto == packet.ProtoICMPv6:
-		return ICMPTimeout
+		return ICMPTimeout, e.Status
 	}
-	return GenericTimeout
+	return GenericTimeout, e.Status
 }
 
 // Uses reports whether a table's rules read connection tracking state

@@ -117,17 +117,24 @@ func TestDropNotConfirmed(t *testing.T) {
 	}
 }
 
-// TestTimeouts: an entry ends with its state's timeout.
+// TestTimeouts: an entry ends with its state's timeout; a UDP flow
+// that has a reply and has lasted two seconds gets the stream timeout
+// and ASSURED, from its next packet on.
 func TestTimeouts(t *testing.T) {
 	tab := NewTable(0)
 	tab.Confirm(tab.Track(udp(client, server, 1, 2), true))
 	tab.Now += UDPTimeout - time.Second
-	if d := tab.Track(udp(server, client, 2, 1), true); d.State != packet.CTEstablished {
-		t.Fatalf("reply within the timeout: %#x", d.State)
+	if d := tab.Track(udp(server, client, 2, 1), true); d.State != packet.CTEstablished || d.Status&StatusAssured != 0 {
+		t.Fatalf("reply within the timeout: %#x status %#x", d.State, d.Status)
+	}
+	tab.Now += UDPTimeout - time.Second
+	d := tab.Track(udp(client, server, 1, 2), true)
+	if d.State != packet.CTEstablished || d.Status&StatusAssured == 0 {
+		t.Fatalf("a stream: %#x status %#x", d.State, d.Status)
 	}
 	tab.Now += UDPStreamTimeout - time.Second
 	if d := tab.Track(udp(server, client, 2, 1), true); d.State != packet.CTEstablished {
-		t.Fatalf("after a reply the stream timeout applies: %#x", d.State)
+		t.Fatalf("within the stream timeout: %#x", d.State)
 	}
 	tab.Now += UDPStreamTimeout + time.Second
 	if d := tab.Track(udp(server, client, 2, 1), true); d.State != packet.CTNew {

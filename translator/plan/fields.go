@@ -88,6 +88,7 @@ func Extract(p *packet.Packet, fam translator.Family, ifaces []string) Values {
 		reply = 1
 	}
 	num(FieldCtDir, reply)
+	num(FieldCtStatus, uint64(uint8(p.CT.Status)))
 	num(FieldCtProto, uint64(p.CT.Proto))
 	ctAddr := func(f Field, a netip.Addr) {
 		b := make([]byte, f.Size(fam))

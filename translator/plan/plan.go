@@ -38,6 +38,7 @@ const (
 	FieldOutIface                 // output interface (pattern tests)
 	FieldCtState                  // connection tracking state: one CTStateBits bit
 	FieldCtDir                    // 1 when the packet travels in its connection's reply direction
+	FieldCtStatus                 // the connection's status (IPS_* bits)
 	FieldCtProto                  // the connection's layer 4 protocol
 	FieldCtOrigSrc                // the connection's original source address
 	FieldCtOrigDst                // the connection's original destination address
@@ -48,7 +49,7 @@ const (
 
 var fieldNames = [NumFields]string{"src", "dst", "proto", "sport", "dport", "tcpflags", "icmp",
 	"len", "ttl", "tos", "pkttype", "mark", "srcmac", "hasmac", "fragoff", "l4avail", "in", "out", "ctstate",
-	"ctdir", "ctproto", "ctorigsrc", "ctorigdst", "ctorigsport", "ctorigdport"}
+	"ctdir", "ctstatus", "ctproto", "ctorigsrc", "ctorigdst", "ctorigsport", "ctorigdport"}
 
 // String returns the field's short name.
 func (f Field) String() string {

@@ -392,9 +392,9 @@ var ctOptionNames = map[uint16]string{
 // without NAT are the tuple the datapath keys the connection by (the
 // reply tuple is the original one inverted). --ctreplsrcport and
 // --ctrepldstport are not: an ICMP query's reply tuple is not its
-// inverse. --ctstatus and --ctexpire are not either.
+// inverse. --ctexpire is not either.
 const ctInDatapath = CTMatchState | CTMatchDirection | CTMatchProto | CTMatchOrigSrc | CTMatchOrigDst |
-	CTMatchReplSrc | CTMatchReplDst | CTMatchOrigSrcPort | CTMatchOrigDstPort
+	CTMatchReplSrc | CTMatchReplDst | CTMatchOrigSrcPort | CTMatchOrigDstPort | CTMatchStatus
 
 // Lower compiles the match as conntrack_mt evaluates it, over the state
 // and connection fields the datapath's connection tracking sets
@@ -464,6 +464,10 @@ func (m *Conntrack) Lower(b *plan.Builder) error {
 			continue
 		}
 		b.RangeUint(p.field, uint64(p.r[0]), uint64(p.r[1]), inv(p.bit))
+	}
+	if has(CTMatchStatus) {
+		// (status & mask) != 0: NONE (no bits) never holds
+		b.EqUint(plan.FieldCtStatus, 0, uint64(m.StatusMask), !inv(CTMatchStatus))
 	}
 	return nil
 }
