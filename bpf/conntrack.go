@@ -367,6 +367,7 @@ func ctInFunc(e *emitter, k Kind) {
 		asm.HostTo(asm.BE, asm.R0, asm.Half),
 		asm.StoreMem(asm.R7, offCtDport, asm.R0, asm.Half),
 	)
+	ctReplyPorts(e)
 	e.ret(0)
 
 	e.mark(untracked)
@@ -376,6 +377,46 @@ func ctInFunc(e *emitter, k Kind) {
 	e.mark(setState)
 	e.emit(asm.StoreMem(asm.R7, offCtState, asm.R0, asm.Byte))
 	e.ret(0)
+}
+
+// ctReplyPorts leaves the reply tuple's ports in the packet context:
+// the original ones swapped, or for ICMP the id and the reply's type
+// with the query's code (icmp_invert_tuple).
+func ctReplyPorts(e *emitter) {
+	icmp, done := e.newLabel("ctrpicmp"), e.newLabel("ctrpdone")
+	e.emit(
+		asm.LoadMem(asm.R1, asm.R7, offCtSport, asm.Half),
+		asm.LoadMem(asm.R2, asm.R7, offCtDport, asm.Half),
+		asm.LoadMem(asm.R3, asm.R7, offCtKey+ctKeyProto, asm.Byte),
+	)
+	ctIfICMP(e, asm.R3, icmp)
+	e.emit(
+		asm.StoreMem(asm.R7, offCtRSport, asm.R2, asm.Half),
+		asm.StoreMem(asm.R7, offCtRDport, asm.R1, asm.Half),
+		asm.Ja.Label(done),
+	)
+	e.mark(icmp)
+	e.emit(
+		asm.StoreMem(asm.R7, offCtRSport, asm.R1, asm.Half),
+		asm.Mov.Reg(asm.R4, asm.R2),
+		asm.RSh.Imm(asm.R4, 8), // the query's type
+		asm.And.Imm(asm.R2, 0xff),
+	)
+	set := e.newLabel("ctrpset")
+	for _, reqs := range []map[uint8]uint8{conntrack.ICMPRequests, conntrack.ICMPv6Requests} {
+		for _, q := range sortedQueries(reqs) {
+			next := e.newLabel("ctrpnext")
+			e.emit(
+				asm.JNE.Imm(asm.R4, int32(q[0]), next),
+				asm.Or.Imm(asm.R2, int32(q[1])<<8),
+				asm.Ja.Label(set),
+			)
+			e.mark(next)
+		}
+	}
+	e.mark(set)
+	e.emit(asm.StoreMem(asm.R7, offCtRDport, asm.R2, asm.Half))
+	e.mark(done)
 }
 
 // ctLookupOwn looks the key in the packet context up: found (r8 the

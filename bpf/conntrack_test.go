@@ -74,6 +74,9 @@ COMMIT
 -A OUTPUT -m conntrack --ctproto 47 -j DROP
 -A OUTPUT -m conntrack --ctdir REPLY ! --ctorigdstport 53 -j DROP
 -A OUTPUT -m conntrack --ctstatus ASSURED -j DROP
+-A INPUT -m conntrack --ctstate ESTABLISHED --ctrepldstport 0:255 -j DROP
+-A INPUT -m conntrack --ctreplsrcport 1000:1001 -j ACCEPT
+-A FORWARD -m conntrack --ctrepldstport 33024:33279 -j DROP
 -A OUTPUT -m conntrack ! --ctstatus CONFIRMED -p udp -j DROP
 -A OUTPUT -m conntrack --ctstate ESTABLISHED ! --ctstatus SEEN_REPLY -j DROP
 COMMIT
@@ -393,7 +396,8 @@ func TestConntrackUDPStream(t *testing.T) {
 func testsConnection(r *plan.Rule) bool {
 	for _, t := range r.Tests {
 		switch t.Field {
-		case plan.FieldCtDir, plan.FieldCtStatus, plan.FieldCtProto, plan.FieldCtOrigSrc, plan.FieldCtOrigDst, plan.FieldCtOrigSport, plan.FieldCtOrigDport:
+		case plan.FieldCtDir, plan.FieldCtStatus, plan.FieldCtProto, plan.FieldCtOrigSrc, plan.FieldCtOrigDst,
+			plan.FieldCtOrigSport, plan.FieldCtOrigDport, plan.FieldCtReplSport, plan.FieldCtReplDport:
 			return true
 		}
 	}
@@ -435,7 +439,7 @@ func withStates(g *rulegen.Gen, fam translator.Family, text string) string {
 			}
 			used := map[int]bool{}
 			for n := 1 + g.R.Intn(2); n > 0; n-- {
-				opt := g.R.Intn(8)
+				opt := g.R.Intn(9)
 				if used[opt] {
 					continue
 				}
@@ -453,6 +457,8 @@ func withStates(g *rulegen.Gen, fam translator.Family, text string) string {
 					m += " " + inv() + "--ctreplsrc " + host() + " " + inv() + "--ctrepldst " + host()
 				case 5:
 					m += " " + inv() + "--ctorigsrcport " + pick("22", "53", "1000:1001", "0", "7")
+				case 7:
+					m += " " + inv() + pick("--ctreplsrcport ", "--ctrepldstport ") + pick("22", "53", "1000:1001", "0:255", "33024:33279")
 				case 6:
 					m += " " + inv() + "--ctstatus " + pick("NONE", "SEEN_REPLY", "ASSURED", "CONFIRMED", "EXPECTED", "SEEN_REPLY,ASSURED")
 				default:

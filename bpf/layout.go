@@ -49,6 +49,8 @@ const (
 	offCtNew    = 136 // [24]byte: the entry an accepted packet creates
 	offCtSport  = 160 // u16: the connection's original source port
 	offCtDport  = 162 // u16: and destination port
+	offCtRSport = 164 // u16: the connection's reply source port
+	offCtRDport = 166 // u16: and destination port
 	pktSize     = 168
 )
 
@@ -90,6 +92,8 @@ var fields = [plan.NumFields]field{
 	plan.FieldCtOrigDst:   {offCtKey + 16, 16, false},
 	plan.FieldCtOrigSport: {offCtSport, 2, true},
 	plan.FieldCtOrigDport: {offCtDport, 2, true},
+	plan.FieldCtReplSport: {offCtRSport, 2, true},
+	plan.FieldCtReplDport: {offCtRDport, 2, true},
 }
 
 // Verdicts chain functions and programs return inside a generation. The

@@ -23,6 +23,9 @@ var stateRulesets = []string{
 	// the connection's status
 	"-A FORWARD -m conntrack --ctstatus SEEN_REPLY -j ACCEPT\n-A FORWARD -m conntrack ! --ctstatus CONFIRMED -p udp -j ACCEPT\n",
 	"-A FORWARD -m conntrack --ctstatus ASSURED -j ACCEPT\n-A FORWARD -m state --state NEW -j ACCEPT\n",
+	// the reply tuple's ports: ICMP's are the id and the reply's type
+	"-A FORWARD -m conntrack --ctrepldstport 0 -j ACCEPT\n-A FORWARD -m conntrack --ctrepldstport 33024 -j ACCEPT\n" +
+		"-A FORWARD -m conntrack --ctreplsrcport 5 --ctstate ESTABLISHED -j ACCEPT\n-A FORWARD -m conntrack --ctrepldstport 3000 -j ACCEPT\n",
 }
 
 // statePackets is a sequence through the firewall between two addresses

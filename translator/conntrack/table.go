@@ -129,7 +129,24 @@ func (d Decision) CT() packet.Conntrack {
 	}
 	ct.Orig = packet.Tuple{Src: addr(d.Key.Src), Dst: addr(d.Key.Dst), SrcPort: d.Key.Sport, DstPort: d.Key.Dport}
 	ct.Repl = packet.Tuple{Src: addr(d.Key.Dst), Dst: addr(d.Key.Src), SrcPort: d.Key.Dport, DstPort: d.Key.Sport}
+	if reqs := icmpQueries(d.Key.Family, d.Key.Proto); reqs != nil {
+		// icmp_invert_tuple: the id stays, the type is the reply's
+		ct.Repl.SrcPort = d.Key.Sport
+		ct.Repl.DstPort = uint16(reqs[uint8(d.Key.Dport>>8)])<<8 | d.Key.Dport&0xff
+	}
 	return ct
+}
+
+// icmpQueries returns the query types and their replies of a family's
+// ICMP, or nil for another protocol.
+func icmpQueries(fam, proto uint8) map[uint8]uint8 {
+	switch {
+	case fam == 4 && proto == packet.ProtoICMP:
+		return ICMPRequests
+	case fam == 6 && proto == packet.ProtoICMPv6:
+		return ICMPv6Requests
+	}
+	return nil
 }
 
 // lookup modes of a tuple: which directions the packet may travel in.

@@ -101,6 +101,8 @@ func Extract(p *packet.Packet, fam translator.Family, ifaces []string) Values {
 	ctAddr(FieldCtOrigDst, p.CT.Orig.Dst)
 	num(FieldCtOrigSport, uint64(p.CT.Orig.SrcPort))
 	num(FieldCtOrigDport, uint64(p.CT.Orig.DstPort))
+	num(FieldCtReplSport, uint64(p.CT.Repl.SrcPort))
+	num(FieldCtReplDport, uint64(p.CT.Repl.DstPort))
 	return v
 }
 

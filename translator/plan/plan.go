@@ -44,12 +44,14 @@ const (
 	FieldCtOrigDst                // the connection's original destination address
 	FieldCtOrigSport              // the connection's original source port (ICMP: the id)
 	FieldCtOrigDport              // its original destination port (ICMP: type << 8 | code)
+	FieldCtReplSport              // its reply source port (ICMP: the id)
+	FieldCtReplDport              // its reply destination port (ICMP: the reply's type << 8 | code)
 	NumFields
 )
 
 var fieldNames = [NumFields]string{"src", "dst", "proto", "sport", "dport", "tcpflags", "icmp",
 	"len", "ttl", "tos", "pkttype", "mark", "srcmac", "hasmac", "fragoff", "l4avail", "in", "out", "ctstate",
-	"ctdir", "ctstatus", "ctproto", "ctorigsrc", "ctorigdst", "ctorigsport", "ctorigdport"}
+	"ctdir", "ctstatus", "ctproto", "ctorigsrc", "ctorigdst", "ctorigsport", "ctorigdport", "ctreplsport", "ctrepldport"}
 
 // String returns the field's short name.
 func (f Field) String() string {
@@ -67,7 +69,8 @@ func (f Field) Size(fam translator.Family) int {
 			return 16
 		}
 		return 4
-	case FieldSport, FieldDport, FieldICMP, FieldLen, FieldFragOff, FieldL4Avail, FieldCtOrigSport, FieldCtOrigDport:
+	case FieldSport, FieldDport, FieldICMP, FieldLen, FieldFragOff, FieldL4Avail, FieldCtOrigSport, FieldCtOrigDport,
+		FieldCtReplSport, FieldCtReplDport:
 		return 2
 	case FieldMark:
 		return 4

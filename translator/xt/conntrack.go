@@ -387,14 +387,14 @@ var ctOptionNames = map[uint16]string{
 	CTMatchReplSrcPort: "--ctreplsrcport", CTMatchReplDstPort: "--ctrepldstport", CTMatchDirection: "--ctdir",
 }
 
-// ctInDatapath are the options the datapath runs: the state, and the
-// connection's direction, protocol, addresses and original ports, which
-// without NAT are the tuple the datapath keys the connection by (the
-// reply tuple is the original one inverted). --ctreplsrcport and
-// --ctrepldstport are not: an ICMP query's reply tuple is not its
-// inverse. --ctexpire is not either.
+// ctInDatapath are the options the datapath runs: the state, the
+// status, and the connection's direction, protocol, addresses and
+// ports, which without NAT are the tuple the datapath keys the
+// connection by and its inverse (for ICMP, icmp_invert_tuple's). Not
+// --ctexpire.
 const ctInDatapath = CTMatchState | CTMatchDirection | CTMatchProto | CTMatchOrigSrc | CTMatchOrigDst |
-	CTMatchReplSrc | CTMatchReplDst | CTMatchOrigSrcPort | CTMatchOrigDstPort | CTMatchStatus
+	CTMatchReplSrc | CTMatchReplDst | CTMatchOrigSrcPort | CTMatchOrigDstPort | CTMatchReplSrcPort |
+	CTMatchReplDstPort | CTMatchStatus
 
 // Lower compiles the match as conntrack_mt evaluates it, over the state
 // and connection fields the datapath's connection tracking sets
@@ -453,7 +453,10 @@ func (m *Conntrack) Lower(b *plan.Builder) error {
 		bit   uint16
 		field plan.Field
 		r     PortRange
-	}{{CTMatchOrigSrcPort, plan.FieldCtOrigSport, m.OrigSrcPort}, {CTMatchOrigDstPort, plan.FieldCtOrigDport, m.OrigDstPort}} {
+	}{
+		{CTMatchOrigSrcPort, plan.FieldCtOrigSport, m.OrigSrcPort}, {CTMatchOrigDstPort, plan.FieldCtOrigDport, m.OrigDstPort},
+		{CTMatchReplSrcPort, plan.FieldCtReplSport, m.ReplSrcPort}, {CTMatchReplDstPort, plan.FieldCtReplDport, m.ReplDstPort},
+	} {
 		if !has(p.bit) {
 			continue
 		}

@@ -27,8 +27,7 @@ func TestConntrackInDatapath(t *testing.T) {
 		{"-m conntrack --ctstatus ASSURED -j ACCEPT", ""},
 		{"-m conntrack --ctstate ESTABLISHED ! --ctstatus SEEN_REPLY,CONFIRMED -j ACCEPT", ""},
 		{"-m conntrack --ctexpire 10:20 -j ACCEPT", "--ctexpire is not yet supported in the datapath"},
-		{"-m conntrack --ctreplsrcport 53 -j ACCEPT", "--ctreplsrcport is not yet supported in the datapath"},
-		{"-m conntrack --ctrepldstport 53 -j ACCEPT", "--ctrepldstport is not yet supported in the datapath"},
+		{"-m conntrack --ctreplsrcport 53 ! --ctrepldstport 1024:65535 -j ACCEPT", ""},
 	}
 	for _, tt := range tests {
 		in := "*filter\n-A FORWARD " + tt.rule + "\nCOMMIT\n"
