@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -33,12 +32,11 @@ const (
 	// ctEntry: expires u64 (bpf_ktime_get_ns), TCP state u8, status u8
 	// (IPS_* bits), six zero bytes, the time a UDP flow becomes a stream
 	// u64 (conntrack.Entry.StreamTS).
-	ctValueSize     = 24
-	ctValExpires    = 0
-	ctValTCPState   = 8
-	ctValStatus     = 9
-	ctValStreamTS   = 16
-	ctUDPStreamWait = 2 * time.Second
+	ctValueSize   = 24
+	ctValExpires  = 0
+	ctValTCPState = 8
+	ctValStatus   = 9
+	ctValStreamTS = 16
 )
 
 // ConntrackMapSpec is the connection table of size entries
@@ -780,7 +778,7 @@ func ctNotFound(e *emitter, notFound, tracked, invalid string) {
 		asm.StoreMem(asm.R7, offCtNew+8, asm.R0, asm.DWord),
 		asm.StoreMem(asm.R7, offCtStatus, asm.R0, asm.Byte),
 		asm.LoadMem(asm.R0, asm.R10, ctsNow, asm.DWord),
-		asm.LoadImm(asm.R1, int64(ctUDPStreamWait), asm.DWord),
+		asm.LoadImm(asm.R1, int64(conntrack.UDPStreamAfter), asm.DWord),
 		asm.Add.Reg(asm.R0, asm.R1),
 		asm.StoreMem(asm.R7, offCtNew+ctValStreamTS, asm.R0, asm.DWord),
 		asm.LoadMem(asm.R0, asm.R7, offProto, asm.Byte),

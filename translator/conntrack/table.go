@@ -317,7 +317,7 @@ func (t *Table) Track(p *packet.Packet, update bool) Decision {
 		return invalid // a reply to no query
 	}
 	k, _, _ = tuple(fam, p.Src, p.Dst, p.Proto, l4)
-	create := &Entry{StreamTS: t.Now + udpStreamAfter}
+	create := &Entry{StreamTS: t.Now + UDPStreamAfter}
 	to, _ := t.timeout(p.Proto, fam, create)
 	create.Expires = t.Now + to
 	if p.Proto == packet.ProtoTCP {
@@ -389,8 +389,9 @@ func tcpTimeout(state, status uint8) time.Duration {
 	return TCPTimeouts[state]
 }
 
-// udpStreamAfter is how long a UDP flow must last before it is a stream.
-const udpStreamAfter = 2 * time.Second
+// UDPStreamAfter is how long a UDP flow with a reply must last before it
+// is a stream (udp_packet's stream_ts).
+const UDPStreamAfter = 2 * time.Second
 
 // timeout is the timeout of a connection of a protocol other than TCP
 // after a packet, from its status before the packet, and its new status:
