@@ -7,3 +7,10 @@ func SetMaxInlineCounts(tb interface{ Cleanup(func()) }, n int) {
 	maxInlineCounts = n
 	tb.Cleanup(func() { maxInlineCounts = old })
 }
+
+// PktSize is the size of the packet context.
+const PktSize = pktSize
+
+// OffCtState is where the packet context holds the connection tracking
+// state.
+const OffCtState = offCtState

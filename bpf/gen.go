@@ -138,6 +138,9 @@ func Generate(p *plan.Plan, kinds ...Kind) (*GenerationSpec, error) {
 	g.spec.Maps[mapPkt] = PacketMapSpec()
 	g.spec.Maps[MapCounters] = &ebpf.MapSpec{Name: MapCounters, Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 16, MaxEntries: uint32(errSlot + 1)}
 	g.spec.Maps[MapIfaces] = &ebpf.MapSpec{Name: MapIfaces, Type: ebpf.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 4096}
+	if g.ct = p.Conntrack(); g.ct {
+		g.spec.Maps[MapConntrack] = ConntrackMapSpec(0)
+	}
 	if err := g.segmentMaps(); err != nil {
 		return nil, err
 	}
@@ -208,6 +211,9 @@ type gen struct {
 	// inlineCount: the program being built updates counters inline
 	// rather than by calling its counting function (see countFunc).
 	inlineCount bool
+	// ct: the plan tests connection tracking state, so the entry
+	// program tracks connections (conntrack.go).
+	ct bool
 }
 
 // Shared lookup maps of a generation: exact keys, prefixes, and the
@@ -387,6 +393,9 @@ func (g *gen) program(k Kind, root *plan.Chain) (*ebpf.ProgramSpec, error) {
 	if !g.inlineCount {
 		g.countFunction(e, k)
 	}
+	if root == nil && g.ct {
+		conntrackFuncs(e, k)
+	}
 	if dyn {
 		e.function("stubdyn", k, paramCtx, paramPkt, paramSlot)
 		e.emit(
@@ -446,6 +455,9 @@ func (g *gen) entryMain(e *emitter, k Kind, roots []*plan.Chain) {
 			e.mark(done)
 		}
 	}
+	if g.ct {
+		e.emit(asm.Mov.Reg(asm.R1, asm.R6), asm.Call.Label(ctIn))
+	}
 	verdict := e.newLabel("verdict")
 	e.emit(asm.LoadMem(asm.R1, asm.R7, offHook, asm.Byte))
 	labels := map[int]string{}
@@ -475,6 +487,10 @@ func (g *gen) entryMain(e *emitter, k Kind, roots []*plan.Chain) {
 	e.emit(asm.JEq.Imm(asm.R0, verdictError, errLabel))
 	dropIt := e.newLabel("drop")
 	e.emit(asm.JNE.Imm(asm.R0, verdictAccept, dropIt))
+	if g.ct {
+		// the accepted packet's new connection is confirmed
+		e.emit(asm.Mov.Reg(asm.R1, asm.R6), asm.Call.Label(ctConfirm))
+	}
 	e.ret(k.pass())
 	e.mark(errLabel)
 	g.count(e, g.p.Counters()) // the error slot

@@ -301,6 +301,7 @@ func HookProgram(h HookSpec) *ebpf.ProgramSpec {
 	noL4 := e.newLabel("nol4")
 	haveAvail := e.newLabel("avail")
 	e.emit(
+		asm.StoreMem(asm.R7, offL4Off, asm.R8, asm.Half),
 		asm.StoreImm(asm.R7, offSport, 0, asm.Half),
 		asm.StoreImm(asm.R7, offDport, 0, asm.Half),
 		asm.StoreImm(asm.R7, offICMP, 0, asm.Half),

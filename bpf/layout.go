@@ -17,30 +17,41 @@ import (
 // every later program reads. Addresses are kept in network order;
 // numbers in host order, as BPF loads them.
 const (
-	offSrc      = 0  // [16]byte
-	offDst      = 16 // [16]byte
-	offMark     = 32 // u32
-	offLen      = 36 // u16
-	offSport    = 38 // u16
-	offDport    = 40 // u16
-	offICMP     = 42 // u16: type << 8 | code
-	offFragOff  = 44 // u16
-	offL4Avail  = 46 // u16
-	offProto    = 48 // u8
-	offTCPFlags = 49 // u8
-	offTTL      = 50 // u8
-	offTOS      = 51 // u8
-	offPktType  = 52 // u8
-	offHasMAC   = 53 // u8
-	offSrcMAC   = 54 // [6]byte
-	offHook     = 60 // u8: plan hook + 1 (0: none)
-	offFamily   = 61 // u8: 4 or 6
-	offInIfidx  = 64 // u32
-	offOutIfidx = 68 // u32
-	offInBits   = 72 // u64
-	offOutBits  = 80 // u64
-	offBytes    = 88 // u32: IP packet length, for byte counters
-	pktSize     = 96
+	offSrc      = 0   // [16]byte
+	offDst      = 16  // [16]byte
+	offMark     = 32  // u32
+	offLen      = 36  // u16
+	offSport    = 38  // u16
+	offDport    = 40  // u16
+	offICMP     = 42  // u16: type << 8 | code
+	offFragOff  = 44  // u16
+	offL4Avail  = 46  // u16
+	offProto    = 48  // u8
+	offTCPFlags = 49  // u8
+	offTTL      = 50  // u8
+	offTOS      = 51  // u8
+	offPktType  = 52  // u8
+	offHasMAC   = 53  // u8
+	offSrcMAC   = 54  // [6]byte
+	offHook     = 60  // u8: plan hook + 1 (0: none)
+	offFamily   = 61  // u8: 4 or 6
+	offL4Off    = 62  // u16: offset of the layer 4 header in the packet
+	offInIfidx  = 64  // u32
+	offOutIfidx = 68  // u32
+	offInBits   = 72  // u64
+	offOutBits  = 80  // u64
+	offBytes    = 88  // u32: IP packet length, for byte counters
+	offCtState  = 92  // u8: connection tracking state (plan.CTStateBits)
+	offCtOp     = 93  // u8: 1 when an accepted packet creates its entry
+	offCtDir    = 94  // u8: 1 in the connection's reply direction
+	offCtStatus = 95  // u8: the connection's status (IPS_* bits)
+	offCtKey    = 96  // [40]byte: the connection's key (ctKey)
+	offCtNew    = 136 // [24]byte: the entry an accepted packet creates
+	offCtSport  = 160 // u16: the connection's original source port
+	offCtDport  = 162 // u16: and destination port
+	offCtRSport = 164 // u16: the connection's reply source port
+	offCtRDport = 166 // u16: and destination port
+	pktSize     = 168
 )
 
 // field describes where a plan field lives in the packet context.
@@ -71,6 +82,18 @@ var fields = [plan.NumFields]field{
 	plan.FieldL4Avail:  {offL4Avail, 2, true},
 	plan.FieldInIface:  {offInBits, 8, true},
 	plan.FieldOutIface: {offOutBits, 8, true},
+	plan.FieldCtState:  {offCtState, 1, true},
+	// the connection's original tuple: its key (ctKey), ports in host
+	// order beside it
+	plan.FieldCtDir:       {offCtDir, 1, true},
+	plan.FieldCtStatus:    {offCtStatus, 1, true},
+	plan.FieldCtProto:     {offCtKey + ctKeyProto, 1, true},
+	plan.FieldCtOrigSrc:   {offCtKey, 16, false},
+	plan.FieldCtOrigDst:   {offCtKey + 16, 16, false},
+	plan.FieldCtOrigSport: {offCtSport, 2, true},
+	plan.FieldCtOrigDport: {offCtDport, 2, true},
+	plan.FieldCtReplSport: {offCtRSport, 2, true},
+	plan.FieldCtReplDport: {offCtRDport, 2, true},
 }
 
 // Verdicts chain functions and programs return inside a generation. The

@@ -18,7 +18,10 @@ import (
 type Datapath struct {
 	Pkt    *ebpf.Map
 	Config *ebpf.Map
-	Root   map[Kind]*ebpf.Map
+	// CT is the connection table (ConntrackMapSpec), shared by the
+	// generations of both families.
+	CT   *ebpf.Map
+	Root map[Kind]*ebpf.Map
 	// Hooks are the hook programs by variant.
 	Hooks map[HookSpec]*ebpf.Program
 }
@@ -38,13 +41,30 @@ func HookSpecs(kinds ...Kind) []HookSpec {
 	return hs
 }
 
+// DatapathOptions are how a datapath is made. The zero value is the
+// default.
+type DatapathOptions struct {
+	// ConntrackSize is the number of entries of the connection table
+	// (0: conntrack.DefaultTableSize).
+	ConntrackSize int
+}
+
 // NewDatapath creates the stable maps and loads the hook programs of the
-// kinds. Close releases what was created.
+// kinds, with the default options. Close releases what was created.
 func NewDatapath(kinds ...Kind) (*Datapath, error) {
+	return NewDatapathWith(DatapathOptions{}, kinds...)
+}
+
+// NewDatapathWith is NewDatapath with options.
+func NewDatapathWith(opts DatapathOptions, kinds ...Kind) (*Datapath, error) {
 	d := &Datapath{Root: map[Kind]*ebpf.Map{}, Hooks: map[HookSpec]*ebpf.Program{}}
 	var err error
 	if d.Pkt, err = ebpf.NewMap(PacketMapSpec()); err != nil {
 		return nil, fmt.Errorf("packet context map: %w", err)
+	}
+	if d.CT, err = ebpf.NewMap(ConntrackMapSpec(opts.ConntrackSize)); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("connection table: %w", err)
 	}
 	if d.Config, err = ebpf.NewMap(ConfigMapSpec()); err != nil {
 		d.Close()
@@ -90,6 +110,9 @@ func (d *Datapath) Close() {
 	if d.Pkt != nil {
 		d.Pkt.Close()
 	}
+	if d.CT != nil {
+		d.CT.Close()
+	}
 }
 
 // Generation is a loaded generation.
@@ -105,6 +128,14 @@ func (g *Generation) Close() { g.Coll.Close() }
 // verified, the program arrays filled. Nothing in force changes.
 func (d *Datapath) Load(spec *GenerationSpec) (*Generation, error) {
 	replace := map[string]*ebpf.Map{mapPkt: d.Pkt}
+	if ms, ok := spec.Collection.Maps[MapConntrack]; ok {
+		if d.CT == nil {
+			return nil, fmt.Errorf("the datapath has no connection table")
+		}
+		// the table's size is the datapath's
+		ms.MaxEntries = d.CT.MaxEntries()
+		replace[MapConntrack] = d.CT
+	}
 	coll, err := ebpf.NewCollectionWithOptions(spec.Collection, ebpf.CollectionOptions{MapReplacements: replace})
 	if err != nil {
 		return nil, explain(spec.Collection, err, spec.chainsOf, replace)
@@ -268,6 +299,9 @@ func ABI() [32]byte {
 	for _, m := range []*ebpf.MapSpec{PacketMapSpec(), ConfigMapSpec(), RootMapSpec(TC), RootMapSpec(XDP)} {
 		fmt.Fprintf(h, "%s %v %d %d %d\n", m.Name, m.Type, m.KeySize, m.ValueSize, m.MaxEntries)
 	}
+	// the connection table's layout (its size may differ)
+	ct := ConntrackMapSpec(0)
+	fmt.Fprintf(h, "%s %v %d %d\n", ct.Name, ct.Type, ct.KeySize, ct.ValueSize)
 	for _, hs := range HookSpecs(TC, XDP) {
 		fmt.Fprintf(h, "%s\n%v\n", hs.Name(), HookProgram(hs).Instructions)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,11 +16,13 @@ import (
 )
 
 // Config is bpftables' configuration file: `key = value` lines, `#`
-// comments. Keys: xdp (yes/no: run the ingress hooks at XDP) and attach
-// (tcx or clsact).
+// comments. Keys: xdp (yes/no: run the ingress hooks at XDP), attach
+// (tcx or clsact) and conntrack-size (the connection table's entries,
+// taken when a namespace's datapath is made).
 type Config struct {
-	XDP    bool
-	Clsact bool
+	XDP           bool
+	Clsact        bool
+	ConntrackSize int
 }
 
 // DefaultConfigPath is where the configuration is read from unless
@@ -63,6 +66,12 @@ func LoadConfig() (Config, error) {
 			default:
 				return c, bad()
 			}
+		case key == "conntrack-size":
+			n, err := strconv.Atoi(value)
+			if err != nil || n < 1 || n > 1<<24 {
+				return c, bad()
+			}
+			c.ConntrackSize = n
 		case key == "attach":
 			switch value {
 			case "tcx":
@@ -97,7 +106,7 @@ func liveOptions(wait int, xdp bool) (live.Options, error) {
 	if err != nil {
 		return live.Options{}, err
 	}
-	return live.Options{Wait: waitDuration(wait), XDP: xdp || c.XDP, Clsact: c.Clsact}, nil
+	return live.Options{Wait: waitDuration(wait), XDP: xdp || c.XDP, Clsact: c.Clsact, ConntrackSize: c.ConntrackSize}, nil
 }
 
 // liveError prints an error of the datapath as iptables would print the

@@ -40,10 +40,17 @@ func StatusMain(args []string, env Env) int {
 		}
 		fmt.Fprintf(w, "%s: generation %d, %d rules in %d chains, %d programs, %d maps, runs at %s",
 			f.Family, f.Generation, f.Rules, f.Chains, f.Programs, f.Maps, strings.Join(kinds, "+"))
+		if f.Tracks {
+			fmt.Fprint(w, ", tracks connections")
+		}
 		if f.Failed > 0 {
 			fmt.Fprintf(w, ", %d packets dropped by failed tail calls", f.Failed)
 		}
 		fmt.Fprintln(w)
+	}
+	if c := st.Conntrack; c.Size > 0 {
+		fmt.Fprintf(w, "connection table: %d of %d entries in use (%.1f%%), %d not timed out\n",
+			c.Entries, c.Size, 100*float64(c.Entries)/float64(c.Size), c.Live)
 	}
 	hooks := map[int][]string{}
 	for _, a := range st.Attachments {

@@ -13,6 +13,7 @@
 //
 //	abi                 the datapath's contract (a hash of the hook programs)
 //	pkt config          the packet context and the test overrides
+//	ct                  the connection table (both families; survives swaps)
 //	root_tc root_xdp    root program arrays: slot 0 IPv4, slot 1 IPv6
 //	bpftables_in ...    the hook programs, one per hook and link layer
 //	current             the generation in force per family (0: none)

@@ -29,6 +29,10 @@ type Options struct {
 	Clsact bool
 	// Layout is where state lives; the zero value is the system's.
 	Layout state.Layout
+	// ConntrackSize is the number of entries of the connection table
+	// when the datapath is created (0: the default, 65536); a datapath
+	// already in place keeps its table.
+	ConntrackSize int
 	// Grace is how long a replaced generation may still be counting
 	// packets that entered it before the switch; its counters are read a
 	// last time after it. Zero means DefaultGrace.
@@ -45,6 +49,7 @@ const (
 	pinABI     = "abi"
 	pinPkt     = "pkt"
 	pinConfig  = "config"
+	pinCT      = bpf.MapConntrack
 	pinCurrent = "current"
 	pinLinks   = "links"
 )
@@ -177,7 +182,7 @@ func (n *NS) loadDatapath(create bool) error {
 			}
 		}
 	}
-	dp, err := bpf.NewDatapath(kinds...)
+	dp, err := bpf.NewDatapathWith(bpf.DatapathOptions{ConntrackSize: n.opts.ConntrackSize}, kinds...)
 	if err != nil {
 		return fmt.Errorf("loading the hook programs: %w", err)
 	}
@@ -187,7 +192,7 @@ func (n *NS) loadDatapath(create bool) error {
 		return fmt.Errorf("creating the generation map: %w", err)
 	}
 	n.dp, n.current = dp, current
-	pins := map[string]state.Pinner{pinPkt: dp.Pkt, pinConfig: dp.Config, pinCurrent: current}
+	pins := map[string]state.Pinner{pinPkt: dp.Pkt, pinConfig: dp.Config, pinCT: dp.CT, pinCurrent: current}
 	for _, k := range kinds {
 		pins[bpf.RootMapName(k)] = dp.Root[k]
 	}
@@ -219,6 +224,9 @@ func (n *NS) loadPinned() error {
 		return err
 	}
 	if dp.Config, err = n.dir.Map(pinConfig); err != nil {
+		return err
+	}
+	if dp.CT, err = n.dir.Map(pinCT); err != nil {
 		return err
 	}
 	if n.current, err = n.dir.Map(pinCurrent); err != nil {

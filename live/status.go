@@ -11,6 +11,7 @@ import (
 	"github.com/bpftables/bpftables/bpf/attach"
 	"github.com/bpftables/bpftables/bpf/state"
 	"github.com/bpftables/bpftables/translator"
+	"github.com/bpftables/bpftables/translator/conntrack"
 )
 
 // Status describes a namespace's datapath.
@@ -25,6 +26,8 @@ type Status struct {
 	// Attachments are bpftables' programs at the interfaces' hooks, as the
 	// kernel reports them.
 	Attachments []attach.Attachment
+	// Conntrack is the fill level of the connection table.
+	Conntrack bpf.ConntrackFill
 }
 
 // FamilyStatus describes the generation in force of one family.
@@ -40,6 +43,9 @@ type FamilyStatus struct {
 	// Failed counts packets dropped because a tail call failed (should be
 	// zero).
 	Failed uint64
+	// Tracks is set when the ruleset tests connection states: the
+	// family's connections are tracked.
+	Tracks bool
 }
 
 // Status reports the namespace's datapath.
@@ -58,6 +64,11 @@ func (n *NS) Status() (*Status, error) {
 	}
 	if n.dp == nil {
 		return st, nil
+	}
+	if n.dp.CT != nil {
+		if st.Conntrack, err = bpf.ReadConntrackFill(n.dp.CT); err != nil {
+			return nil, err
+		}
 	}
 	for _, f := range []translator.Family{translator.IPv4, translator.IPv6} {
 		fst, err := n.familyStatus(f)
@@ -97,6 +108,7 @@ func (n *NS) fillFamilyStatus(st *FamilyStatus) error {
 	}
 	if t := rs.Table("filter"); t != nil {
 		st.Rules, st.Chains = t.RuleCount(), len(t.Chains)
+		st.Tracks = conntrack.Uses(t)
 	}
 	counts, err := bpf.ReadCounters(g.counters)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bpftables/bpftables/translator"
+	"github.com/bpftables/bpftables/translator/conntrack"
 	"github.com/bpftables/bpftables/translator/packet"
 )
 
@@ -50,6 +51,11 @@ type Options struct {
 	State *translator.State
 	// IPSets holds set contents; nil is empty sets.
 	IPSets translator.IPSets
+	// Conntrack, when not nil, is the connection table: a table whose
+	// rules read the state tracks the packet first (its CT is set) and
+	// confirms its new connection if it accepts. Nil leaves the packet's
+	// CT as given.
+	Conntrack *conntrack.Table
 }
 
 // Evaluate walks the built-in chain of the hook in the named table. A table
@@ -73,8 +79,18 @@ func Evaluate(rs *translator.Ruleset, table string, hook translator.Hook, p *pac
 		now = time.Now()
 	}
 	ctx := &translator.Context{Packet: p, Family: rs.Family, Hook: hook, Table: table, Now: now, State: opts.State, IPSets: opts.IPSets}
+	var ct conntrack.Decision
+	tracked := opts.Conntrack != nil && conntrack.Uses(t)
+	if tracked {
+		// a looped-back packet was tracked on its way out (OUTPUT)
+		ct = opts.Conntrack.Track(p, !(hook == translator.Input && p.InIface == "lo"))
+		p.CT = ct.CT()
+	}
 	res := walk(t, start, ctx)
 	res.Effects = ctx.Effects
+	if tracked && res.Verdict == translator.Accept {
+		opts.Conntrack.Confirm(ct)
+	}
 	return res
 }
 

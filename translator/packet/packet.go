@@ -25,6 +25,7 @@ const (
 	ProtoUDPLite = 136
 	ProtoESP     = 50
 	ProtoAH      = 51
+	ProtoGRE     = 47
 )
 
 // PktType is the link-layer class of a received packet (skb->pkt_type).

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"encoding/binary"
+	"net/netip"
 
 	"github.com/bpftables/bpftables/translator"
 	"github.com/bpftables/bpftables/translator/packet"
@@ -76,6 +77,32 @@ func Extract(p *packet.Packet, fam translator.Family, ifaces []string) Values {
 	v[FieldSrcMAC] = mac
 	num(FieldInIface, ifaceBits(p.InIface, ifaces))
 	num(FieldOutIface, ifaceBits(p.OutIface, ifaces))
+	ct := p.CT.State
+	if ct == 0 {
+		ct = packet.CTInvalid // no connection tracking saw it
+	}
+	num(FieldCtState, uint64(CTStateBits(ct)))
+	// the connection (zero for a packet without one)
+	reply := uint64(0)
+	if p.CT.Reply {
+		reply = 1
+	}
+	num(FieldCtDir, reply)
+	num(FieldCtStatus, uint64(uint8(p.CT.Status)))
+	num(FieldCtProto, uint64(p.CT.Proto))
+	ctAddr := func(f Field, a netip.Addr) {
+		b := make([]byte, f.Size(fam))
+		if a.IsValid() {
+			copy(b, a.AsSlice())
+		}
+		v[f] = b
+	}
+	ctAddr(FieldCtOrigSrc, p.CT.Orig.Src)
+	ctAddr(FieldCtOrigDst, p.CT.Orig.Dst)
+	num(FieldCtOrigSport, uint64(p.CT.Orig.SrcPort))
+	num(FieldCtOrigDport, uint64(p.CT.Orig.DstPort))
+	num(FieldCtReplSport, uint64(p.CT.Repl.SrcPort))
+	num(FieldCtReplDport, uint64(p.CT.Repl.DstPort))
 	return v
 }
 

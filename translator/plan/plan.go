@@ -18,29 +18,40 @@ type Field uint8
 // Packet fields. Addresses and numbers are compared as big-endian bytes
 // of the field's size.
 const (
-	FieldSrc      Field = iota // source address: 4 or 16 bytes
-	FieldDst                   // destination address
-	FieldProto                 // layer 4 protocol
-	FieldSport                 // source port
-	FieldDport                 // destination port
-	FieldTCPFlags              // byte 13 of the TCP header (the flags)
-	FieldICMP                  // ICMP or ICMPv6 type << 8 | code
-	FieldLen                   // IP packet length
-	FieldTTL                   // TTL or hop limit
-	FieldTOS                   // TOS or traffic class
-	FieldPktType               // link-layer packet type (PACKET_HOST, ...)
-	FieldMark                  // packet mark
-	FieldSrcMAC                // source MAC address (zero without one)
-	FieldHasMAC                // 1 when the packet has an Ethernet header
-	FieldFragOff               // fragment offset in 8-byte units
-	FieldL4Avail               // bytes of the packet from the layer 4 header on
-	FieldInIface               // input interface (pattern tests)
-	FieldOutIface              // output interface (pattern tests)
+	FieldSrc         Field = iota // source address: 4 or 16 bytes
+	FieldDst                      // destination address
+	FieldProto                    // layer 4 protocol
+	FieldSport                    // source port
+	FieldDport                    // destination port
+	FieldTCPFlags                 // byte 13 of the TCP header (the flags)
+	FieldICMP                     // ICMP or ICMPv6 type << 8 | code
+	FieldLen                      // IP packet length
+	FieldTTL                      // TTL or hop limit
+	FieldTOS                      // TOS or traffic class
+	FieldPktType                  // link-layer packet type (PACKET_HOST, ...)
+	FieldMark                     // packet mark
+	FieldSrcMAC                   // source MAC address (zero without one)
+	FieldHasMAC                   // 1 when the packet has an Ethernet header
+	FieldFragOff                  // fragment offset in 8-byte units
+	FieldL4Avail                  // bytes of the packet from the layer 4 header on
+	FieldInIface                  // input interface (pattern tests)
+	FieldOutIface                 // output interface (pattern tests)
+	FieldCtState                  // connection tracking state: one CTStateBits bit
+	FieldCtDir                    // 1 when the packet travels in its connection's reply direction
+	FieldCtStatus                 // the connection's status (IPS_* bits)
+	FieldCtProto                  // the connection's layer 4 protocol
+	FieldCtOrigSrc                // the connection's original source address
+	FieldCtOrigDst                // the connection's original destination address
+	FieldCtOrigSport              // the connection's original source port (ICMP: the id)
+	FieldCtOrigDport              // its original destination port (ICMP: type << 8 | code)
+	FieldCtReplSport              // its reply source port (ICMP: the id)
+	FieldCtReplDport              // its reply destination port (ICMP: the reply's type << 8 | code)
 	NumFields
 )
 
 var fieldNames = [NumFields]string{"src", "dst", "proto", "sport", "dport", "tcpflags", "icmp",
-	"len", "ttl", "tos", "pkttype", "mark", "srcmac", "hasmac", "fragoff", "l4avail", "in", "out"}
+	"len", "ttl", "tos", "pkttype", "mark", "srcmac", "hasmac", "fragoff", "l4avail", "in", "out", "ctstate",
+	"ctdir", "ctstatus", "ctproto", "ctorigsrc", "ctorigdst", "ctorigsport", "ctorigdport", "ctreplsport", "ctrepldport"}
 
 // String returns the field's short name.
 func (f Field) String() string {
@@ -53,12 +64,13 @@ func (f Field) String() string {
 // Size returns the field's size in bytes for the family.
 func (f Field) Size(fam translator.Family) int {
 	switch f {
-	case FieldSrc, FieldDst:
+	case FieldSrc, FieldDst, FieldCtOrigSrc, FieldCtOrigDst:
 		if fam == translator.IPv6 {
 			return 16
 		}
 		return 4
-	case FieldSport, FieldDport, FieldICMP, FieldLen, FieldFragOff, FieldL4Avail:
+	case FieldSport, FieldDport, FieldICMP, FieldLen, FieldFragOff, FieldL4Avail, FieldCtOrigSport, FieldCtOrigDport,
+		FieldCtReplSport, FieldCtReplDport:
 		return 2
 	case FieldMark:
 		return 4

@@ -1,11 +1,13 @@
 package xt
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 
 	"github.com/bpftables/bpftables/translator"
 	"github.com/bpftables/bpftables/translator/packet"
+	"github.com/bpftables/bpftables/translator/plan"
 )
 
 // Conntrack is the conntrack match: what connection tracking knows of the
@@ -375,4 +377,100 @@ func addrBytes(a netip.Addr, f translator.Family) []byte {
 		return b[:]
 	}
 	return make([]byte, 4)
+}
+
+// ctOptionNames name the options by their Flags bit, for errors.
+var ctOptionNames = map[uint16]string{
+	CTMatchProto: "--ctproto", CTMatchOrigSrc: "--ctorigsrc", CTMatchOrigDst: "--ctorigdst",
+	CTMatchReplSrc: "--ctreplsrc", CTMatchReplDst: "--ctrepldst", CTMatchStatus: "--ctstatus",
+	CTMatchExpires: "--ctexpire", CTMatchOrigSrcPort: "--ctorigsrcport", CTMatchOrigDstPort: "--ctorigdstport",
+	CTMatchReplSrcPort: "--ctreplsrcport", CTMatchReplDstPort: "--ctrepldstport", CTMatchDirection: "--ctdir",
+}
+
+// ctInDatapath are the options the datapath runs: the state, the
+// status, and the connection's direction, protocol, addresses and
+// ports, which without NAT are the tuple the datapath keys the
+// connection by and its inverse (for ICMP, icmp_invert_tuple's). Not
+// --ctexpire.
+const ctInDatapath = CTMatchState | CTMatchDirection | CTMatchProto | CTMatchOrigSrc | CTMatchOrigDst |
+	CTMatchReplSrc | CTMatchReplDst | CTMatchOrigSrcPort | CTMatchOrigDstPort | CTMatchReplSrcPort |
+	CTMatchReplDstPort | CTMatchStatus
+
+// Lower compiles the match as conntrack_mt evaluates it, over the state
+// and connection fields the datapath's connection tracking sets
+// (bpf/conntrack.go). A packet without a connection (INVALID,
+// UNTRACKED) passes the match on its state alone, which a list of tests
+// cannot say when the state test lets such a packet through: such rules
+// are refused.
+func (m *Conntrack) Lower(b *plan.Builder) error {
+	for bit := uint16(1); bit != 0; bit <<= 1 {
+		if m.Flags&bit != 0 && ctInDatapath&bit == 0 {
+			return fmt.Errorf("%s is %w", ctOptionNames[bit], plan.ErrNotInDatapath)
+		}
+	}
+	has := func(bit uint16) bool { return m.Flags&bit != 0 }
+	inv := func(bit uint16) bool { return m.Invert&bit != 0 }
+	others := m.Flags&^CTMatchState != 0
+	if has(CTMatchState) {
+		untracked := packet.CTInvalid | packet.CTUntracked
+		if others && (inv(CTMatchState) || m.StateMask&untracked != 0) {
+			return fmt.Errorf("--ctstate that takes packets without a connection (INVALID, UNTRACKED) together with other options is %w", plan.ErrNotInDatapath)
+		}
+		b.CTState(m.StateMask, inv(CTMatchState))
+	} else if others {
+		// the other options fail for a packet without a connection
+		b.CTState(packet.CTNew|packet.CTEstablished|packet.CTRelated, false)
+	}
+	if has(CTMatchDirection) {
+		reply := uint64(0)
+		if inv(CTMatchDirection) {
+			reply = 1
+		}
+		b.EqUint(plan.FieldCtDir, reply, 0xff, false)
+	}
+	for _, a := range []struct {
+		bit   uint16
+		field plan.Field
+		addr  translator.AddrMask
+	}{
+		{CTMatchOrigSrc, plan.FieldCtOrigSrc, m.OrigSrc}, {CTMatchOrigDst, plan.FieldCtOrigDst, m.OrigDst},
+		// without NAT the reply source is the original destination
+		{CTMatchReplSrc, plan.FieldCtOrigDst, m.ReplSrc}, {CTMatchReplDst, plan.FieldCtOrigSrc, m.ReplDst},
+	} {
+		if !has(a.bit) {
+			continue
+		}
+		value, mask := addrBytes(a.addr.Addr, b.Family), addrBytes(a.addr.Mask, b.Family)
+		for i := range value {
+			value[i] &= mask[i]
+		}
+		b.Eq(a.field, value, mask, inv(a.bit))
+	}
+	if has(CTMatchProto) {
+		b.EqUint(plan.FieldCtProto, uint64(m.L4Proto), 0xff, inv(CTMatchProto))
+	}
+	for _, p := range []struct {
+		bit   uint16
+		field plan.Field
+		r     PortRange
+	}{
+		{CTMatchOrigSrcPort, plan.FieldCtOrigSport, m.OrigSrcPort}, {CTMatchOrigDstPort, plan.FieldCtOrigDport, m.OrigDstPort},
+		{CTMatchReplSrcPort, plan.FieldCtReplSport, m.ReplSrcPort}, {CTMatchReplDstPort, plan.FieldCtReplDport, m.ReplDstPort},
+	} {
+		if !has(p.bit) {
+			continue
+		}
+		if p.r[0] > p.r[1] {
+			if !inv(p.bit) {
+				b.Never()
+			}
+			continue
+		}
+		b.RangeUint(p.field, uint64(p.r[0]), uint64(p.r[1]), inv(p.bit))
+	}
+	if has(CTMatchStatus) {
+		// (status & mask) != 0: NONE (no bits) never holds
+		b.EqUint(plan.FieldCtStatus, 0, uint64(m.StatusMask), !inv(CTMatchStatus))
+	}
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/bpftables/bpftables/translator"
 	"github.com/bpftables/bpftables/translator/packet"
+	"github.com/bpftables/bpftables/translator/plan"
 )
 
 // State is the state match: the packet's connection tracking state. With
@@ -82,4 +83,11 @@ func (m *State) Match(c *translator.Context) bool {
 		state |= ctNATState(&c.Packet.CT)
 	}
 	return (m.StateMask&state != 0) != m.Invert
+}
+
+// Lower compiles the match to a test of the packet's state, which the
+// datapath's connection tracking sets (bpf/conntrack.go).
+func (m *State) Lower(b *plan.Builder) error {
+	b.CTState(m.StateMask, m.Invert)
+	return nil
 }
