@@ -92,6 +92,10 @@ func LoadRules(text string, opts plan.Options) (*Loaded, error) {
 		d.Close()
 		return nil, err
 	}
+	if err := plan.CheckTables(rs); err != nil { // as the live path refuses them
+		d.Close()
+		return nil, err
+	}
 	stage(&st.Restore)
 	p, err := plan.Build(rs, "filter", opts)
 	if err != nil {

@@ -111,7 +111,7 @@ func (n *NS) Apply(rs *translator.Ruleset, opts ApplyOptions) (*Applied, error) 
 	}
 	f := rs.Family
 	res := &Applied{}
-	if err := checkTables(rs); err != nil {
+	if err := plan.CheckTables(rs); err != nil {
 		return nil, err
 	}
 	start := time.Now()
@@ -335,28 +335,6 @@ func (n *NS) switchTo(f translator.Family, gen *bpf.Generation, seq uint64) erro
 	if err := n.current.Put(slot, seq); err != nil {
 		rollback()
 		return fmt.Errorf("recording the generation in force: %w", err)
-	}
-	return nil
-}
-
-// checkTables refuses tables other than filter that have anything the
-// datapath would have to run.
-func checkTables(rs *translator.Ruleset) error {
-	for _, t := range rs.Tables {
-		if t.Name == "filter" {
-			continue
-		}
-		for _, c := range t.SortedChains() {
-			switch {
-			case len(c.Rules) > 0:
-				r := c.Rules[0]
-				return &plan.RuleError{Chain: c.Name, Index: 1, Line: r.Line, Err: fmt.Errorf("table `%s' is %w", t.Name, plan.ErrNotInDatapath)}
-			case !c.Builtin:
-				return fmt.Errorf("chain `%s' of table `%s': the table is %w", c.Name, t.Name, plan.ErrNotInDatapath)
-			case c.Policy != translator.PolicyAccept:
-				return fmt.Errorf("policy %s of chain `%s' in table `%s': the table is %w", c.Policy, c.Name, t.Name, plan.ErrNotInDatapath)
-			}
-		}
 	}
 	return nil
 }

@@ -339,3 +339,25 @@ func EachSlot(t *translator.Table, visit func(slot int, c *translator.Chain, r *
 		}
 	}
 }
+
+// CheckTables refuses tables other than filter that have anything the
+// datapath would have to run.
+func CheckTables(rs *translator.Ruleset) error {
+	for _, t := range rs.Tables {
+		if t.Name == "filter" {
+			continue
+		}
+		for _, c := range t.SortedChains() {
+			switch {
+			case len(c.Rules) > 0:
+				r := c.Rules[0]
+				return &RuleError{Chain: c.Name, Index: 1, Line: r.Line, Err: fmt.Errorf("table `%s' is %w", t.Name, ErrNotInDatapath)}
+			case !c.Builtin:
+				return fmt.Errorf("chain `%s' of table `%s': the table is %w", c.Name, t.Name, ErrNotInDatapath)
+			case c.Policy != translator.PolicyAccept:
+				return fmt.Errorf("policy %s of chain `%s' in table `%s': the table is %w", c.Policy, c.Name, t.Name, ErrNotInDatapath)
+			}
+		}
+	}
+	return nil
+}
