@@ -45,6 +45,14 @@ type ThroughputResult struct {
 	Rounds []float64 `json:"rounds"`
 	// Ratio is PPS over the no-firewall contender's PPS in the same run.
 	Ratio float64 `json:"ratio_to_none"`
+	// SentPPS is the median rate the client sent at; the traffic is what
+	// the ruleset accepts, so PPS below it is loss.
+	SentPPS float64 `json:"sent_pps"`
+	// Flows is how many distinct packets the traffic cycles through.
+	Flows int `json:"flows"`
+	// Hook is where a bpftables contender ran on the firewall's
+	// client-side link, as bpftables status shows it ("xdp xdp-native").
+	Hook string `json:"hook,omitempty"`
 	// Error says why the contender could not run the case, if it could
 	// not; the figures are then zero.
 	Error string `json:"error,omitempty"`
