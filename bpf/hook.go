@@ -333,21 +333,23 @@ func HookProgram(h HookSpec) *ebpf.ProgramSpec {
 		asm.JLT.Imm(asm.R1, 4, two),
 		asm.JLT.Imm(asm.R1, 14, four),
 	)
+	ports := e.newLabel("l4ports")
 	loadAt(asm.R8, hsL4, 14, l4done)
 	e.emit(
 		asm.LoadMem(asm.R0, asm.R7, offProto, asm.Byte),
-		asm.JNE.Imm(asm.R0, 6, four),
+		asm.JNE.Imm(asm.R0, 6, ports),
 		asm.LoadMem(asm.R0, asm.R10, hsL4+13, asm.Byte),
 		asm.StoreMem(asm.R7, offTCPFlags, asm.R0, asm.Byte),
-		asm.Ja.Label(four),
+		asm.Ja.Label(ports),
 	)
 	e.mark(two)
 	loadAt(asm.R8, hsL4, 2, l4done)
 	icmp := e.newLabel("icmp")
 	e.emit(asm.Ja.Label(icmp))
 	e.mark(four)
-	// ports: the first 4 bytes (loaded again for the short case)
+	// ports: the first 4 bytes (already there after the 14 above)
 	loadAt(asm.R8, hsL4, 4, l4done)
+	e.mark(ports)
 	e.emit(
 		asm.LoadMem(asm.R0, asm.R10, hsL4, asm.Half),
 		asm.HostTo(asm.BE, asm.R0, asm.Half),
