@@ -48,9 +48,8 @@ func ipv6WithOptions(n int) []byte {
 // frames with fragments, on frames whose headers lie partly or wholly
 // past the linear part: the parser reads what it cannot reach directly
 // through the helper, and the packet context must be the one the Go
-// parser gives. (BPF_PROG_TEST_RUN builds a linear skb for tc, so only
-// XDP can put headers past the linear part here; tc takes the same path
-// with bpf_skb_load_bytes.)
+// parser gives. (BPF_PROG_TEST_RUN builds a linear skb for tc; the live
+// package's TestJudgesPagedPackets sends paged skbs through tc ingress.)
 func TestParserReadsPastLinearData(t *testing.T) {
 	nettest.RequireRoot(t)
 	d, err := bpf.NewDatapath(bpf.XDP)
