@@ -101,7 +101,7 @@ func runXDP(tb testing.TB, d *bpf.Datapath, prog *ebpf.Program, frame []byte) []
 	tb.Helper()
 	zero := make([][]byte, ebpf.MustPossibleCPU())
 	for i := range zero {
-		zero[i] = make([]byte, 96)
+		zero[i] = make([]byte, d.Pkt.ValueSize())
 	}
 	if err := d.Pkt.Put(uint32(0), zero); err != nil {
 		tb.Fatal(err)
