@@ -78,7 +78,6 @@ const (
 	fibProto     = 1
 	fibSport     = 2
 	fibDport     = 4
-	fibTotLen    = 6
 	fibIfindex   = 8
 	fibTOS       = 12
 	fibSrc       = 16
@@ -95,6 +94,9 @@ const (
 	// dropped by the kernel's routing, so it is judged at INPUT.
 	fibFwdDisabled = 5
 	fibNoNeigh     = 7
+	// fibFragNeeded: at tc, a lookup given no length still compares the
+	// skb with the output device's MTU; the route (and ifindex) is found.
+	fibFragNeeded = 8
 )
 
 // ConfigMapSpec is the map of test overrides the hook programs read: a
@@ -560,8 +562,13 @@ func xdpPktType(e *emitter, l2 int) {
 }
 
 // fibLookup decides INPUT or FORWARD by the kernel's route lookup and
-// jumps to judge; other answers (blackhole, unreachable, forwarding
-// disabled, MTU) leave the packet to the kernel.
+// jumps to judge; other answers (blackhole, unreachable) leave the packet
+// to the kernel. The lookup is given no length, so it checks no MTU: the
+// kernel judges a forwarded packet in FORWARD whatever its size and
+// fragments it after, and a packet a NIC's GRO aggregated is longer than
+// any route's MTU. (With the length, FRAG_NEEDED passed such packets
+// unjudged; without it, tc's lookup still answers FRAG_NEEDED for an skb
+// longer than the output device's MTU, having found the route: FORWARD.)
 func fibLookup(e *emitter, k Kind, pass, judge string) {
 	// (a store of an immediate cannot be 64 bits wide: use a register)
 	e.emit(asm.Mov.Imm(asm.R0, 0))
@@ -579,8 +586,6 @@ func fibLookup(e *emitter, k Kind, pass, judge string) {
 		asm.LoadMem(asm.R0, asm.R7, offDport, asm.Half),
 		asm.HostTo(asm.BE, asm.R0, asm.Half),
 		asm.StoreMem(asm.R10, hsFib+fibDport, asm.R0, asm.Half),
-		asm.LoadMem(asm.R0, asm.R7, offLen, asm.Half),
-		asm.StoreMem(asm.R10, hsFib+fibTotLen, asm.R0, asm.Half),
 		asm.LoadMem(asm.R0, asm.R7, offMark, asm.Word),
 		asm.StoreMem(asm.R10, hsFib+fibMark, asm.R0, asm.Word),
 	)
@@ -624,6 +629,7 @@ func fibLookup(e *emitter, k Kind, pass, judge string) {
 		asm.FnFibLookup.Call(),
 		asm.JEq.Imm(asm.R0, fibSuccess, fwd),
 		asm.JEq.Imm(asm.R0, fibNoNeigh, fwd),
+		asm.JEq.Imm(asm.R0, fibFragNeeded, fwd),
 		asm.JEq.Imm(asm.R0, fibFwdDisabled, input),
 		asm.JNE.Imm(asm.R0, fibNotFwded, pass),
 	)
