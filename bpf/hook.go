@@ -65,10 +65,6 @@ const (
 	skbProtocol       = 16
 	skbIngressIfindex = 36
 	skbIfindex        = 40
-	skbData           = 76
-	skbDataEnd        = 80
-	xdpData           = 0
-	xdpDataEnd        = 4
 	xdpIngressIfindex = 12
 )
 
@@ -472,46 +468,9 @@ func HookProgram(h HookSpec) *ebpf.ProgramSpec {
 	return &ebpf.ProgramSpec{Name: h.Name(), Type: k.progType(), License: "GPL", Instructions: prune(e.instructions())}
 }
 
-// loadBytes copies n bytes from packet offset r2 into the stack at dst
+// loadBytes loads n bytes from packet offset r2 into the stack at dst
 // (r1 holds the context), jumping to fail when the packet is too short.
-// Bytes in the linear part of the packet are read directly; only bytes
-// past it (a paged skb, an XDP frame with fragments) cost a helper call,
-// bpf_skb_load_bytes or bpf_xdp_load_bytes, which reads the same bytes and
-// fails only past the packet's end. A helper call costs 10-15 ns, most of
-// the parser's time (docs/datapath.md).
 func loadBytes(e *emitter, k Kind, dst int16, n int32, fail string) {
-	slow, done := e.newLabel("ldslow"), e.newLabel("lddone")
-	data, dataEnd := int16(skbData), int16(skbDataEnd)
-	if k == XDP {
-		data, dataEnd = xdpData, xdpDataEnd
-	}
-	e.emit(
-		asm.LoadMem(asm.R3, asm.R1, data, asm.Word),
-		asm.LoadMem(asm.R4, asm.R1, dataEnd, asm.Word),
-		asm.Add.Reg(asm.R3, asm.R2),
-		asm.Mov.Reg(asm.R5, asm.R3),
-		asm.Add.Imm(asm.R5, n),
-		asm.JGT.Reg(asm.R5, asm.R4, slow),
-	)
-	for i := int32(0); i < n; {
-		size, w := asm.DWord, int32(8)
-		switch {
-		case n-i >= 8:
-		case n-i >= 4:
-			size, w = asm.Word, 4
-		case n-i >= 2:
-			size, w = asm.Half, 2
-		default:
-			size, w = asm.Byte, 1
-		}
-		e.emit(
-			asm.LoadMem(asm.R0, asm.R3, int16(i), size),
-			asm.StoreMem(asm.R10, dst+int16(i), asm.R0, size),
-		)
-		i += w
-	}
-	e.emit(asm.Ja.Label(done))
-	e.mark(slow)
 	e.emit(
 		asm.Mov.Reg(asm.R3, asm.R10),
 		asm.Add.Imm(asm.R3, int32(dst)),
@@ -523,7 +482,6 @@ func loadBytes(e *emitter, k Kind, dst int16, n int32, fail string) {
 		e.emit(asm.FnSkbLoadBytes.Call())
 	}
 	e.emit(asm.JNE.Imm(asm.R0, 0, fail))
-	e.mark(done)
 }
 
 // xdpPktType classifies an XDP frame by its destination MAC: broadcast,
