@@ -215,6 +215,21 @@ func clearNS(ns *nettest.NS, bin, contender string) error {
 	return nil
 }
 
+// newWorkspace makes a directory for the scripts (its name starting with
+// prefix) and the firewall namespace; the caller removes both.
+func newWorkspace(prefix string) (*nettest.NS, *scripts, error) {
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	ns, err := firewallNS()
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	return ns, &scripts{dir: dir}, nil
+}
+
 // firewallNS creates the namespace the rulesets are loaded into: only a
 // loopback interface, up. Delete removes it.
 func firewallNS() (*nettest.NS, error) {
@@ -241,18 +256,13 @@ func firewallNS() (*nettest.NS, error) {
 // Error, with what it printed; the case is not tried again. The none
 // contender has no tool and no figures.
 func MeasureLoad(o LoadOptions) ([]LoadResult, error) {
-	dir, err := os.MkdirTemp("", "bpftables-load-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	ns, err := firewallNS()
+	ns, s, err := newWorkspace("bpftables-load-")
 	if err != nil {
 		return nil, err
 	}
 	defer ns.Delete()
+	defer os.RemoveAll(s.dir)
 	tools := restoreTools(o.Bin)
-	s := &scripts{dir: dir}
 	var cases []*loadCase
 	for _, f := range o.families() {
 		for _, n := range o.sizes() {

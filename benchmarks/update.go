@@ -126,18 +126,13 @@ func firstDiff(want, got string) string {
 // the contender's save or list output. Rounds are interleaved as
 // MeasureLoad's; each round loads the ruleset afresh.
 func MeasureUpdate(o LoadOptions) ([]UpdateResult, error) {
-	dir, err := os.MkdirTemp("", "bpftables-update-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	ns, err := firewallNS()
+	ns, s, err := newWorkspace("bpftables-update-")
 	if err != nil {
 		return nil, err
 	}
 	defer ns.Delete()
+	defer os.RemoveAll(s.dir)
 	tools := restoreTools(o.Bin)
-	s := &scripts{dir: dir}
 	n := updateSize(o.sizes())
 	type updateCase struct {
 		*loadCase

@@ -904,26 +904,24 @@ func ctOtherTimeout(e *emitter) {
 // ctLoad loads n bytes of the layer 4 header from offset off on into
 // ctsL4, jumping to fail when the packet is shorter.
 func ctLoad(e *emitter, k Kind, off, n int32, fail string) {
-	e.emit(
-		asm.LoadMem(asm.R2, asm.R7, offL4Off, asm.Half),
-		asm.Add.Imm(asm.R2, off),
-		asm.Mov.Reg(asm.R1, asm.R6),
-		asm.Mov.Reg(asm.R3, asm.R10),
-		asm.Add.Imm(asm.R3, ctsL4),
-		asm.Mov.Imm(asm.R4, n),
-	)
-	ctLoadCall(e, k, fail)
+	ctLoadTo(e, k, ctsL4, off, n, fail)
 }
 
 // ctLoadIP loads n bytes of the IP header inside an ICMP error (off
 // bytes after the ICMP header's start) into ctsIP.
 func ctLoadIP(e *emitter, k Kind, off, n int32, fail string) {
+	ctLoadTo(e, k, ctsIP, off, n, fail)
+}
+
+// ctLoadTo loads n bytes from off bytes after the layer 4 header's start
+// into the stack at dst.
+func ctLoadTo(e *emitter, k Kind, dst int16, off, n int32, fail string) {
 	e.emit(
 		asm.LoadMem(asm.R2, asm.R7, offL4Off, asm.Half),
 		asm.Add.Imm(asm.R2, off),
 		asm.Mov.Reg(asm.R1, asm.R6),
 		asm.Mov.Reg(asm.R3, asm.R10),
-		asm.Add.Imm(asm.R3, ctsIP),
+		asm.Add.Imm(asm.R3, int32(dst)),
 		asm.Mov.Imm(asm.R4, n),
 	)
 	ctLoadCall(e, k, fail)
