@@ -263,6 +263,14 @@ func writeLoad(b *strings.Builder, r *Results) {
 		figs[i] = figure{key: caseKey{Family: l.Family, N: l.N}, contender: l.Contender, err: l.Error, text: msSpread(l.Ms, l.Rounds)}
 	}
 	contenderTable(b, []string{"family", "rules"}, figs)
+	b.WriteString("The same loads over an empty ruleset the same tool loaded before, as on a running firewall (bpftables then swaps a generation in: its datapath and hooks are in place):\n\n")
+	for i, l := range r.Load {
+		figs[i].text = msSpread(l.ReloadMs, l.ReloadRounds)
+		if l.Error != "" { // its note is the first table's
+			figs[i].err, figs[i].text = "", "as above"
+		}
+	}
+	contenderTable(b, []string{"family", "rules"}, figs)
 	writePlots(b, r, "load")
 }
 
