@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/bpftables/bpftables/bpf"
 	"github.com/bpftables/bpftables/bpf/attach"
@@ -259,10 +260,11 @@ func (n *NS) Apply(rs *translator.Ruleset, opts ApplyOptions) (*Applied, error) 
 // over to the new generation's base, and unpins it, which frees it.
 func (n *NS) release(old *stored, carry []int, before, base []bpf.Counter, baseM *ebpf.Map) error {
 	grace := n.opts.Grace
-	if grace == 0 {
-		grace = DefaultGrace
+	if grace > 0 {
+		time.Sleep(grace)
+	} else {
+		waitForPackets()
 	}
-	time.Sleep(grace)
 	var errs []error
 	if carry != nil {
 		final, err := old.counts()
@@ -276,13 +278,25 @@ func (n *NS) release(old *stored, carry []int, before, base []bpf.Counter, baseM
 			err = bpf.WriteArray(baseM, base, len(base))
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("carrying over the counts of the last %v: %w", grace, err))
+			errs = append(errs, fmt.Errorf("carrying over the counts after the switch: %w", err))
 		}
 	}
 	if err := n.dir.Remove(old.name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		errs = append(errs, fmt.Errorf("releasing generation %d: %w", old.seq, err))
 	}
 	return errors.Join(errs...)
+}
+
+// waitForPackets returns once every packet that was inside the programs
+// when it was called has left them. The hooks run inside RCU read-side
+// sections (softirq, NAPI) and membarrier(MEMBARRIER_CMD_GLOBAL) waits
+// for an RCU grace period (synchronize_rcu), some 8-16 ms; where the
+// kernel refuses it (nohz_full), a fixed wait stands in.
+func waitForPackets() {
+	const membarrierCmdGlobal = 1 // linux/membarrier.h; x/sys/unix has no name for it
+	if _, _, errno := unix.Syscall(unix.SYS_MEMBARRIER, membarrierCmdGlobal, 0, 0); errno != 0 {
+		time.Sleep(fallbackGrace)
+	}
 }
 
 // switchTo makes gen the family's generation in force: one update of the

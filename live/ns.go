@@ -33,16 +33,16 @@ type Options struct {
 	// when the datapath is created (0: the default, 65536); a datapath
 	// already in place keeps its table.
 	ConntrackSize int
-	// Grace is how long a replaced generation may still be counting
-	// packets that entered it before the switch; its counters are read a
-	// last time after it. Zero means DefaultGrace.
+	// Grace, when set, is how long a replaced generation may still be
+	// counting packets that entered it before the switch; its counters
+	// are read a last time after it. Zero waits for exactly those packets
+	// (see waitForPackets).
 	Grace time.Duration
 }
 
-// DefaultGrace is the default Options.Grace. A packet runs through the
-// programs in microseconds; the grace only bounds the counts a replaced
-// generation takes after the switch.
-const DefaultGrace = 20 * time.Millisecond
+// fallbackGrace is the wait where the kernel cannot say when the packets
+// are out. A packet runs through the programs in microseconds.
+const fallbackGrace = 20 * time.Millisecond
 
 // Names of the datapath's pins in the namespace directory.
 const (

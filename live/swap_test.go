@@ -109,7 +109,8 @@ func TestSwapUnderTraffic(t *testing.T) {
 	})
 	defer conn.Close()
 	versions := [2]string{swapRuleset("A", port), swapRuleset("B", port)}
-	opts := live.Options{Layout: layout, Grace: 5 * time.Millisecond}
+	// the default wait: the counters below prove it exact
+	opts := live.Options{Layout: layout}
 	ns.Do(t, func() {
 		if _, err := apply(t, opts, versions[0]); err != nil {
 			t.Fatal(err)
