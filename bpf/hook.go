@@ -65,6 +65,10 @@ const (
 	skbProtocol       = 16
 	skbIngressIfindex = 36
 	skbIfindex        = 40
+	skbData           = 76
+	skbDataEnd        = 80
+	xdpData           = 0
+	xdpDataEnd        = 4
 	xdpIngressIfindex = 12
 )
 
@@ -140,6 +144,76 @@ func HookProgram(h HookSpec) *ebpf.ProgramSpec {
 		pass()
 		e.mark(own)
 	}
+	// The packet is parsed with direct reads of its linear part; a read
+	// past it (or an IPv6 extension header) starts over with the parser
+	// that reads through the helper, which writes the whole packet context
+	// again from the same bytes. The two meet only with the context
+	// complete, so the verifier walks each parser once rather than every
+	// mix of the two (docs/datapath.md).
+	passLabel := e.newLabel("pass")
+	slow, parsed := e.newLabel("slowparse"), e.newLabel("parsed")
+	parse(e, h, k, directReader(slow), slow, passLabel)
+	e.emit(asm.Ja.Label(parsed))
+	e.mark(slow)
+	parse(e, h, k, loadBytes, "", passLabel)
+	e.mark(parsed)
+
+	// The hook: forced by the config, or decided.
+	decide := e.newLabel("decide")
+	judge := e.newLabel("judge")
+	e.emit(
+		asm.StoreImm(asm.R10, hsKey, 0, asm.Word),
+	)
+	mapLookup(e, mapConfig, hsKey)
+	e.emit(
+		asm.JEq.Imm(asm.R0, 0, decide),
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.Word),
+		asm.JEq.Imm(asm.R1, 0, decide),
+		asm.StoreMem(asm.R7, offHook, asm.R1, asm.Byte),
+		asm.LoadMem(asm.R1, asm.R0, 4, asm.Word),
+		asm.StoreMem(asm.R7, offInIfidx, asm.R1, asm.Word),
+		asm.LoadMem(asm.R1, asm.R0, 8, asm.Word),
+		asm.StoreMem(asm.R7, offOutIfidx, asm.R1, asm.Word),
+		asm.Ja.Label(judge),
+	)
+	e.mark(decide)
+	if h.Point == Egress {
+		e.emit(
+			asm.StoreImm(asm.R7, offHook, 4, asm.Byte), // OUTPUT
+			asm.StoreImm(asm.R7, offInIfidx, 0, asm.Word),
+			asm.LoadMem(asm.R1, asm.R6, skbIfindex, asm.Word),
+			asm.StoreMem(asm.R7, offOutIfidx, asm.R1, asm.Word),
+			asm.Ja.Label(judge),
+		)
+	} else {
+		fibLookup(e, k, passLabel, judge)
+	}
+
+	e.mark(judge)
+	e.emit(
+		asm.Mov.Reg(asm.R1, asm.R6),
+		asm.LoadMapPtr(asm.R2, 0).WithReference(rootMap(k)),
+		// slot 0 for IPv4 (4 = 0b100), 1 for IPv6 (6 = 0b110)
+		asm.LoadMem(asm.R3, asm.R7, offFamily, asm.Byte),
+		asm.RSh.Imm(asm.R3, 1),
+		asm.And.Imm(asm.R3, 1),
+		asm.FnTailCall.Call(),
+	)
+	// No generation for the family: the packet passes.
+	e.mark(passLabel)
+	pass()
+	return &ebpf.ProgramSpec{Name: h.Name(), Type: k.progType(), License: "GPL", Instructions: prune(e.instructions())}
+}
+
+// A reader copies n bytes from packet offset r2 into the stack at dst (r1
+// holds the context), jumping to fail when it cannot.
+type reader func(e *emitter, k Kind, dst int16, n int32, fail string)
+
+// parse writes the packet context from the packet's headers, reading them
+// with read, and jumps to passLabel for a packet the kernel will drop. An
+// IPv6 packet with extension headers goes to rare instead if it is not
+// empty. It needs r6 the context and r7 the packet context.
+func parse(e *emitter, h HookSpec, k Kind, read reader, rare, passLabel string) {
 	// Bytes of the packet after the link-layer header, in r9.
 	if k == XDP {
 		e.emit(asm.Mov.Reg(asm.R1, asm.R6), asm.FnXdpGetBuffLen.Call(), asm.Mov.Reg(asm.R9, asm.R0))
@@ -152,13 +226,12 @@ func HookProgram(h HookSpec) *ebpf.ProgramSpec {
 	load := func(off int32, dst int16, n int32, fail string) {
 		e.emit(asm.Mov.Reg(asm.R1, asm.R6))
 		e.emit(asm.Mov.Imm(asm.R2, off))
-		loadBytes(e, k, dst, n, fail)
+		read(e, k, dst, n, fail)
 	}
 	loadAt := func(offReg asm.Register, dst int16, n int32, fail string) {
 		e.emit(asm.Mov.Reg(asm.R1, asm.R6), asm.Mov.Reg(asm.R2, offReg))
-		loadBytes(e, k, dst, n, fail)
+		read(e, k, dst, n, fail)
 	}
-	passLabel := e.newLabel("pass")
 	// The IP version from the first byte decides the family.
 	load(int32(h.L2), hsHdr, 1, passLabel)
 	e.emit(
@@ -241,7 +314,20 @@ func HookProgram(h HookSpec) *ebpf.ProgramSpec {
 	// Extension headers: hop-by-hop, routing, destination options, AH
 	// and fragment, at most eight of them.
 	extDone := e.newLabel("extdone")
-	for i := 0; i < 8; i++ {
+	if rare != "" {
+		// Each header moves the offset the direct reads add to the
+		// packet pointer, and the verifier would follow every sequence.
+		e.emit(
+			asm.LoadMem(asm.R0, asm.R7, offProto, asm.Byte),
+			asm.JEq.Imm(asm.R0, 0, rare),
+			asm.JEq.Imm(asm.R0, 43, rare),
+			asm.JEq.Imm(asm.R0, 60, rare),
+			asm.JEq.Imm(asm.R0, 51, rare),
+			asm.JEq.Imm(asm.R0, 44, rare),
+			asm.Ja.Label(l4),
+		)
+	}
+	for i := 0; rare == "" && i < 8; i++ {
 		gen := e.newLabel("extgen")
 		ah := e.newLabel("extah")
 		frag := e.newLabel("extfrag")
@@ -368,7 +454,7 @@ func HookProgram(h HookSpec) *ebpf.ProgramSpec {
 	// Metadata: mark, packet type, source MAC.
 	if k == XDP {
 		e.emit(asm.StoreImm(asm.R7, offMark, 0, asm.Word))
-		xdpPktType(e, h.L2)
+		xdpPktType(e, h.L2, read)
 	} else {
 		e.emit(
 			asm.LoadMem(asm.R0, asm.R6, skbMark, asm.Word),
@@ -421,55 +507,11 @@ func HookProgram(h HookSpec) *ebpf.ProgramSpec {
 		)
 	}
 
-	// The hook: forced by the config, or decided.
-	decide := e.newLabel("decide")
-	judge := e.newLabel("judge")
-	e.emit(
-		asm.StoreImm(asm.R10, hsKey, 0, asm.Word),
-	)
-	mapLookup(e, mapConfig, hsKey)
-	e.emit(
-		asm.JEq.Imm(asm.R0, 0, decide),
-		asm.LoadMem(asm.R1, asm.R0, 0, asm.Word),
-		asm.JEq.Imm(asm.R1, 0, decide),
-		asm.StoreMem(asm.R7, offHook, asm.R1, asm.Byte),
-		asm.LoadMem(asm.R1, asm.R0, 4, asm.Word),
-		asm.StoreMem(asm.R7, offInIfidx, asm.R1, asm.Word),
-		asm.LoadMem(asm.R1, asm.R0, 8, asm.Word),
-		asm.StoreMem(asm.R7, offOutIfidx, asm.R1, asm.Word),
-		asm.Ja.Label(judge),
-	)
-	e.mark(decide)
-	if h.Point == Egress {
-		e.emit(
-			asm.StoreImm(asm.R7, offHook, 4, asm.Byte), // OUTPUT
-			asm.StoreImm(asm.R7, offInIfidx, 0, asm.Word),
-			asm.LoadMem(asm.R1, asm.R6, skbIfindex, asm.Word),
-			asm.StoreMem(asm.R7, offOutIfidx, asm.R1, asm.Word),
-			asm.Ja.Label(judge),
-		)
-	} else {
-		fibLookup(e, k, passLabel, judge)
-	}
-
-	e.mark(judge)
-	e.emit(
-		asm.Mov.Reg(asm.R1, asm.R6),
-		asm.LoadMapPtr(asm.R2, 0).WithReference(rootMap(k)),
-		// slot 0 for IPv4 (4 = 0b100), 1 for IPv6 (6 = 0b110)
-		asm.LoadMem(asm.R3, asm.R7, offFamily, asm.Byte),
-		asm.RSh.Imm(asm.R3, 1),
-		asm.And.Imm(asm.R3, 1),
-		asm.FnTailCall.Call(),
-	)
-	// No generation for the family: the packet passes.
-	e.mark(passLabel)
-	pass()
-	return &ebpf.ProgramSpec{Name: h.Name(), Type: k.progType(), License: "GPL", Instructions: prune(e.instructions())}
 }
 
-// loadBytes loads n bytes from packet offset r2 into the stack at dst
-// (r1 holds the context), jumping to fail when the packet is too short.
+// loadBytes is the reader through the helper, bpf_skb_load_bytes or
+// bpf_xdp_load_bytes, which reaches every byte of the packet and fails
+// only past its end (then it jumps to fail). A call costs 10-15 ns.
 func loadBytes(e *emitter, k Kind, dst int16, n int32, fail string) {
 	e.emit(
 		asm.Mov.Reg(asm.R3, asm.R10),
@@ -484,9 +526,46 @@ func loadBytes(e *emitter, k Kind, dst int16, n int32, fail string) {
 	e.emit(asm.JNE.Imm(asm.R0, 0, fail))
 }
 
+// directReader reads the linear part of the packet directly
+// (skb->data/data_end, xdp_md at XDP) and jumps to slow for bytes past it
+// (a paged skb, an XDP frame with fragments) or past the packet's end.
+func directReader(slow string) reader {
+	return func(e *emitter, k Kind, dst int16, n int32, _ string) {
+		data, dataEnd := int16(skbData), int16(skbDataEnd)
+		if k == XDP {
+			data, dataEnd = xdpData, xdpDataEnd
+		}
+		e.emit(
+			asm.LoadMem(asm.R3, asm.R1, data, asm.Word),
+			asm.LoadMem(asm.R4, asm.R1, dataEnd, asm.Word),
+			asm.Add.Reg(asm.R3, asm.R2),
+			asm.Mov.Reg(asm.R5, asm.R3),
+			asm.Add.Imm(asm.R5, n),
+			asm.JGT.Reg(asm.R5, asm.R4, slow),
+		)
+		for i := int32(0); i < n; {
+			size, w := asm.DWord, int32(8)
+			switch {
+			case n-i >= 8:
+			case n-i >= 4:
+				size, w = asm.Word, 4
+			case n-i >= 2:
+				size, w = asm.Half, 2
+			default:
+				size, w = asm.Byte, 1
+			}
+			e.emit(
+				asm.LoadMem(asm.R0, asm.R3, int16(i), size),
+				asm.StoreMem(asm.R10, dst+int16(i), asm.R0, size),
+			)
+			i += w
+		}
+	}
+}
+
 // xdpPktType classifies an XDP frame by its destination MAC: broadcast,
 // multicast, else to this host (XDP cannot tell "other host" apart).
-func xdpPktType(e *emitter, l2 int) {
+func xdpPktType(e *emitter, l2 int, read reader) {
 	if l2 < 14 {
 		e.emit(asm.StoreImm(asm.R7, offPktType, 0, asm.Byte))
 		return
@@ -497,7 +576,7 @@ func xdpPktType(e *emitter, l2 int) {
 	mcheck := e.newLabel("xmcheck")
 	mc := e.newLabel("xmc")
 	e.emit(asm.Mov.Reg(asm.R1, asm.R6), asm.Mov.Imm(asm.R2, 0))
-	loadBytes(e, XDP, hsL4, 6, host)
+	read(e, XDP, hsL4, 6, host)
 	e.emit(
 		asm.LoadMem(asm.R0, asm.R10, hsL4, asm.Word),
 		asm.JNE.Imm32(asm.R0, -1, mcheck),
