@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
@@ -567,8 +568,23 @@ func sorted(c []int) []int {
 // outlast new ones.
 func TestConntrackPressure(t *testing.T) {
 	nettest.RequireRoot(t)
-	runtime.LockOSThread() // one CPU's LRU lists, as a steady flow would see
+	// one CPU's LRU lists, as a steady flow would see: the thread, and
+	// the test runs on it, stay on the CPU it is on
+	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	var all, one unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &all); err != nil {
+		t.Fatal(err)
+	}
+	var c [2]uint32 // getcpu's cpu and node
+	if _, _, errno := unix.Syscall(unix.SYS_GETCPU, uintptr(unsafe.Pointer(&c[0])), 0, 0); errno != 0 {
+		t.Fatal(errno)
+	}
+	one.Set(int(c[0]))
+	if err := unix.SchedSetaffinity(0, &one); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.SchedSetaffinity(0, &all)
 	const size = 1024
 	d, err := bpf.NewDatapathWith(bpf.DatapathOptions{ConntrackSize: size}, bpf.TC)
 	if err != nil {
