@@ -192,7 +192,7 @@ func costPlot(r *Results) (*plot.Plot, error) {
 // per contender. A contender that could not run a family has no bar.
 func throughputPlot(r *Results, n int) (*plot.Plot, error) {
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("Forwarding throughput, %s rules, 64-byte UDP", thousands(n))
+	p.Title.Text = fmt.Sprintf("Forwarding throughput, %s rules, 64-byte frames", thousands(n))
 	p.Y.Label.Text = "million packets per second"
 	p.Legend.Top = true
 	var families, contenders []string
