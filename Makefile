@@ -32,15 +32,14 @@ deps:
 # bpftables side by side with iptables-legacy, iptables-nft and nftables:
 # per-packet cost, throughput, load, update and memory, written to
 # benchmarks/RESULTS.md, benchmarks/results.json and benchmarks/plots/
-# (needs root; takes the better part of an hour - run it on a quiet
-# machine).
-bench: build
+# (needs root; some 10 minutes on 2 CPUs - run it on a quiet machine).
+bench: deps build
 	$(GO) run ./benchmarks/cmd/bench -bin $(BIN) -out benchmarks
 
 # The smoke run: small rulesets, short rounds, written to a temporary
 # directory so that the committed report stays. make test runs it too
 # (TestQuickRun in benchmarks/cmd/bench).
-bench-quick: build
+bench-quick: deps build
 	@dir=$$(mktemp -d); \
 	$(GO) run ./benchmarks/cmd/bench -quick -bin $(BIN) -out $$dir && \
 	echo "smoke run written to $$dir"
