@@ -299,7 +299,7 @@ func writeMemory(b *strings.Builder, r *Results) {
 	var n notes
 	for _, m := range r.Memory {
 		if m.Error != "" {
-			fmt.Fprintf(b, "| %s | | %s | | | | | | | |\n", m.Family, n.ref(m.Error))
+			fmt.Fprintf(b, "| %s | %s | %s | | | | | | | |\n", m.Family, thousands(m.N), n.ref(m.Error))
 			continue
 		}
 		perRule := "—"

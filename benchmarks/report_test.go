@@ -36,8 +36,8 @@ func sampleResults() *Results {
 			{Family: "datapath", Programs: 2, Maps: 4, ProgBytes: 8192, MapBytes: 4096},
 			{Family: "empty", Programs: 1, Maps: 2, ProgBytes: 4096, MapBytes: 1024},
 			{Family: "blocklist", N: 10000, Programs: 3, Maps: 4, ProgBytes: 20480, MapBytes: 655360, PerRule: 67.6},
-			{Family: "kube-proxy", Error: "kube-proxy 100: chain INPUT rule 1: match `conntrack' is not yet supported in the datapath"},
-			{Family: "docker", Error: "docker 100: no such file"},
+			{Family: "kube-proxy", N: 100, Error: "kube-proxy 100: chain INPUT rule 1: match `conntrack' is not yet supported in the datapath"},
+			{Family: "docker", N: 100, Error: "docker 100: no such file"},
 		},
 	}
 	pps := map[string]float64{"none": 1e6, "iptables-legacy": 4e5, "iptables-nft": 3e5, "nftables": 9e5, "bpftables-tc": 8.5e5, "bpftables-xdp": 9.5e5}
@@ -264,9 +264,9 @@ func TestMemoryTable(t *testing.T) {
 	for _, row := range []string{
 		"| datapath | 0 | 2 | 4 | 8,192 | 0 | 4,096 | 0 | 0 | — |",
 		"| blocklist | 10,000 | 3 | 4 | 20,480 | 0 | 655,360 | 0 | 0 | 68 |",
-		"| kube-proxy | | refused [1] |",
+		"| kube-proxy | 100 | refused [1] |",
 		"[1] kube-proxy 100: chain INPUT rule 1: match `conntrack' is not yet supported in the datapath",
-		"| docker | | failed [2] |",
+		"| docker | 100 | failed [2] |",
 	} {
 		if !strings.Contains(mem, row) {
 			t.Errorf("memory section lacks %q:\n%s", row, mem)
