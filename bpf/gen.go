@@ -138,6 +138,9 @@ func Generate(p *plan.Plan, kinds ...Kind) (*GenerationSpec, error) {
 	g.spec.Maps[mapPkt] = PacketMapSpec()
 	g.spec.Maps[MapCounters] = &ebpf.MapSpec{Name: MapCounters, Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 16, MaxEntries: uint32(errSlot + 1)}
 	g.spec.Maps[MapIfaces] = &ebpf.MapSpec{Name: MapIfaces, Type: ebpf.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 4096}
+	if n := p.NthSlots(); n > 0 {
+		g.spec.Maps[mapNth] = &ebpf.MapSpec{Name: mapNth, Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: uint32(n)}
+	}
 	if g.ct = p.Conntrack(); g.ct {
 		g.spec.Maps[MapConntrack] = ConntrackMapSpec(0)
 	}
@@ -220,6 +223,7 @@ type gen struct {
 // pre-keys of hot-drop paths. Keys start with the segment ID.
 const (
 	mapHash   = "hash"
+	mapNth    = "nth" // the statistic match's nth counters: packets seen, shared by all CPUs
 	mapLPM    = "lpm"
 	mapPreKey = "prekey"
 )

@@ -98,6 +98,12 @@ const (
 	OpSetEither
 	// OpIface: the interface matches pattern Pattern of the plan.
 	OpIface
+	// OpRandom: a random draw is below Stat.Probability (statistic
+	// --mode random). Field is not read.
+	OpRandom
+	// OpNth: the rule's nth counter wraps to 0 at this packet (statistic
+	// --mode nth). Field is not read.
+	OpNth
 )
 
 // Test is one condition a rule puts on a packet.
@@ -112,7 +118,9 @@ type Test struct {
 	Ranges [][2]uint16
 	// Pattern indexes Plan.Ifaces for OpIface.
 	Pattern int
-	Invert  bool
+	// Stat is the state of OpRandom and OpNth.
+	Stat   *Statistic
+	Invert bool
 	// HotDrop makes a test that holds drop the packet at once, as the
 	// kernel's hotdrop does for malformed packets, instead of being a
 	// condition of the rule: it never makes the rule fail.
@@ -265,6 +273,8 @@ type Plan struct {
 	Entry map[translator.Hook]int
 	// byName indexes Chains by name: a ruleset may jump to thousands.
 	byName map[string]*Chain
+	// nth counts the nth tests (Statistic.Slot).
+	nth int
 }
 
 // ChainByName returns the named chain, or nil.

@@ -35,6 +35,8 @@ func (t Test) String() string {
 		s = fmt.Sprintf("%s in {%s}", f, strings.Join(parts, ", "))
 	case OpIface:
 		s = fmt.Sprintf("%s ~ pattern %d", t.Field, t.Pattern)
+	case OpRandom, OpNth:
+		s = t.statString()
 	}
 	switch {
 	case t.HotDrop:
