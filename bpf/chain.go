@@ -424,6 +424,9 @@ func (g *gen) cond(e *emitter, t plan.Test, onFalse string) error {
 			asm.JGE.Imm32(asm.R0, int32(t.Stat.Probability), onFalse),
 		)
 		return nil
+	case plan.OpLimit:
+		g.limit(e, t, onFalse)
+		return nil
 	case plan.OpNth:
 		// The kernel steps a counter from count to every and back to 0
 		// with cmpxchg; one atomic add of the packets seen gives every
@@ -434,7 +437,7 @@ func (g *gen) cond(e *emitter, t plan.Test, onFalse string) error {
 		e.emit(
 			asm.JEq.Imm(asm.R0, 0, onFalse),
 			asm.Mov.Imm(asm.R1, 1),
-			fetchAdd(asm.R0, asm.R1, asm.DWord, 0),
+			atomicMem(asm.FetchAdd, asm.R0, asm.R1, asm.DWord, 0),
 			asm.LoadImm(asm.R2, int64(t.Stat.Count)+1, asm.DWord),
 			asm.Add.Reg(asm.R1, asm.R2),
 			asm.LoadImm(asm.R2, int64(t.Stat.Every)+1, asm.DWord),
@@ -581,12 +584,12 @@ func (g *gen) rangeBytes(e *emitter, t plan.Test, onFalse string) error {
 	return nil
 }
 
-// fetchAdd is asm.FetchAdd.Mem with its immediate set: cilium/ebpf
-// v0.22's Marshal takes the immediate before it derives it from the
-// opcode's atomic bits, so a bare FetchAdd is emitted as a plain add
-// (imm 0) that leaves src unchanged.
-func fetchAdd(dst, src asm.Register, size asm.Size, off int16) asm.Instruction {
-	ins := asm.FetchAdd.Mem(dst, src, size, off)
-	ins.Constant = int64(asm.FetchAdd >> 8)
+// atomicMem is op.Mem with its immediate set: cilium/ebpf v0.22's
+// Marshal takes the immediate before it derives it from the opcode's
+// atomic bits, so a bare FetchAdd is emitted as a plain add (imm 0)
+// that leaves src unchanged, and Xchg and CmpXchg likewise.
+func atomicMem(op asm.AtomicOp, dst, src asm.Register, size asm.Size, off int16) asm.Instruction {
+	ins := op.Mem(dst, src, size, off)
+	ins.Constant = int64(op >> 8)
 	return ins
 }

@@ -141,6 +141,14 @@ func Generate(p *plan.Plan, kinds ...Kind) (*GenerationSpec, error) {
 	if n := p.NthSlots(); n > 0 {
 		g.spec.Maps[mapNth] = &ebpf.MapSpec{Name: mapNth, Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: uint32(n)}
 	}
+	if p.LimitSlots() > 0 {
+		hz, err := KernelHZ()
+		if err != nil {
+			return nil, fmt.Errorf("limit: %w", err)
+		}
+		g.hz = hz
+		g.spec.Maps[mapLimit] = limitMap(p, hz)
+	}
 	if g.ct = p.Conntrack(); g.ct {
 		g.spec.Maps[MapConntrack] = ConntrackMapSpec(0)
 	}
@@ -202,7 +210,9 @@ func PacketMapSpec() *ebpf.MapSpec {
 }
 
 type gen struct {
-	p    *plan.Plan
+	p *plan.Plan
+	// hz is the kernel's tick rate, for limit tests (KernelHZ).
+	hz   uint32
 	spec *ebpf.CollectionSpec
 	// segID numbers the hash and LPM segments: the first four bytes of
 	// their keys in the shared lookup maps (a program may use 64 maps).

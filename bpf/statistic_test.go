@@ -1,6 +1,7 @@
 package bpf_test
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -15,11 +16,12 @@ import (
 	"github.com/bpftables/bpftables/translator/plan"
 )
 
-// withStatistic adds a statistic match to about a third of the
-// generator's rules: nth counters of several lengths and offsets, and
-// the random mode at probabilities 0 and 1 (the only ones both sides
-// decide alike), inverted or not, before or after the rule's other
-// matches, so that a counter steps only when its rule's earlier tests
+// withStatistic adds a statistic or limit match to about a third of the
+// generator's rules: nth counters of several lengths and offsets, the
+// random mode at probabilities 0 and 1 (the only ones both sides decide
+// alike), inverted or not, and limits too slow to gain a credit during
+// the test, before or after the rule's other matches, so that a counter
+// steps, or a bucket gives a credit, only when its rule's earlier tests
 // hold.
 func withStatistic(g *rulegen.Gen, text string) string {
 	lines := strings.Split(text, "\n")
@@ -31,9 +33,14 @@ func withStatistic(g *rulegen.Gen, text string) string {
 		name, rest, _ := strings.Cut(l[3:], " ")
 		inv := pick("", "! ")
 		var m string
-		if g.R.Intn(3) == 0 {
+		switch g.R.Intn(4) {
+		case 0:
 			m = " -m statistic --mode random " + inv + "--probability " + pick("0", "1", "1.0")
-		} else {
+		case 1:
+			// rates slow enough that no credit accrues during the test:
+			// exactly the burst matches
+			m = fmt.Sprintf(" -m limit --limit %s --limit-burst %d", pick("1/hour", "3/hour", "1/h"), 1+g.R.Intn(5))
+		default:
 			every := 1 + g.R.Intn(4)
 			m = fmt.Sprintf(" -m statistic --mode nth %s--every %d --packet %d", inv, every, g.R.Intn(every))
 		}
@@ -47,16 +54,17 @@ func withStatistic(g *rulegen.Gen, text string) string {
 }
 
 // TestStatisticAgreesWithEvaluator runs packet sequences through
-// rulesets with statistic matches: the nth counters, shared by the
-// generation's programs, must step as the evaluator's (the kernel's
-// statistic_mt) do, packet by packet.
+// rulesets with statistic and limit matches: the nth counters and the
+// limit buckets, shared by the generation's programs, must step as the
+// evaluator's (the kernel's statistic_mt and limit_mt) do, packet by
+// packet.
 func TestStatisticAgreesWithEvaluator(t *testing.T) {
 	h := newHarness(t)
 	seqs, length := 16, 150
 	if testing.Short() {
 		seqs = 6
 	}
-	cases, nthMatched := 0, 0
+	cases, nthMatched, limitMatched, limitFailed := 0, 0, 0, 0
 	for seed := int64(0); seed < int64(seqs); seed++ {
 		fam := translator.IPv4
 		if seed%2 == 1 {
@@ -138,23 +146,45 @@ func TestStatisticAgreesWithEvaluator(t *testing.T) {
 			}
 			cases++
 			for _, c := range judged.Counters {
-				if c < len(p.Rules) && hasNth(p.Rules[c]) {
+				if c < len(p.Rules) && hasOp(p.Rules[c], plan.OpNth) {
 					nthMatched++
 					break
+				}
+			}
+			for _, c := range judged.Counters {
+				if c < len(p.Rules) && hasOp(p.Rules[c], plan.OpLimit) {
+					limitMatched++
+					break
+				}
+			}
+		}
+		// buckets the sequence emptied
+		hz, _ := bpf.KernelHZ()
+		for _, r := range p.Rules {
+			for _, tt := range r.Tests {
+				if tt.Op != plan.OpLimit {
+					continue
+				}
+				var v [16]byte
+				if err := gen.Coll.Maps["limit"].Lookup(uint32(tt.Lim.Slot), &v); err != nil {
+					t.Fatal(err)
+				}
+				if _, cost, _ := plan.LimitCredits(tt.Lim.Avg, tt.Lim.Burst, hz); binary.NativeEndian.Uint32(v[8:]) < cost {
+					limitFailed++
 				}
 			}
 		}
 		gen.Close()
 	}
-	t.Logf("%d packets agree; %d matched an nth rule", cases, nthMatched)
-	if nthMatched == 0 {
-		t.Error("no packet matched a rule with an nth test")
+	t.Logf("%d packets agree; %d matched an nth rule, %d a limit rule; %d limit rules ran out of credit", cases, nthMatched, limitMatched, limitFailed)
+	if nthMatched == 0 || limitMatched == 0 || limitFailed == 0 {
+		t.Error("the sequences no longer match nth and limit rules, or empty a bucket")
 	}
 }
 
-func hasNth(r *plan.Rule) bool {
+func hasOp(r *plan.Rule, op plan.Op) bool {
 	for _, t := range r.Tests {
-		if t.Op == plan.OpNth {
+		if t.Op == op {
 			return true
 		}
 	}

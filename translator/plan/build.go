@@ -128,7 +128,7 @@ func Build(rs *translator.Ruleset, table string, opts Options) (*Plan, error) {
 }
 
 func (p *Plan) lower(c *Chain, index int, r *translator.Rule, slab *testSlab) (*Rule, error) {
-	tests, err := lowerRule(r, p.Family, &p.Ifaces, &p.nth, slab)
+	tests, err := lowerRule(r, p.Family, &p.Ifaces, &p.nth, &p.limits, slab)
 	if err != nil {
 		return nil, err
 	}

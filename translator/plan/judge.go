@@ -240,6 +240,8 @@ func (t Test) cond(v Values) bool {
 		return binary.BigEndian.Uint64(x)&(1<<t.Pattern) != 0
 	case OpRandom, OpNth:
 		return t.statCond()
+	case OpLimit:
+		return t.limitCond()
 	}
 	return false
 }

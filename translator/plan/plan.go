@@ -104,6 +104,9 @@ const (
 	// OpNth: the rule's nth counter wraps to 0 at this packet (statistic
 	// --mode nth). Field is not read.
 	OpNth
+	// OpLimit: a credit is taken from the rule's token bucket Lim (limit).
+	// Field is not read.
+	OpLimit
 )
 
 // Test is one condition a rule puts on a packet.
@@ -119,7 +122,9 @@ type Test struct {
 	// Pattern indexes Plan.Ifaces for OpIface.
 	Pattern int
 	// Stat is the state of OpRandom and OpNth.
-	Stat   *Statistic
+	Stat *Statistic
+	// Lim is the bucket of OpLimit.
+	Lim    *Limit
 	Invert bool
 	// HotDrop makes a test that holds drop the packet at once, as the
 	// kernel's hotdrop does for malformed packets, instead of being a
@@ -275,6 +280,8 @@ type Plan struct {
 	byName map[string]*Chain
 	// nth counts the nth tests (Statistic.Slot).
 	nth int
+	// limits counts the limit tests (Limit.Slot).
+	limits int
 }
 
 // ChainByName returns the named chain, or nil.

@@ -38,7 +38,7 @@ func (b *Builder) Nth(every, count uint32, inv bool) {
 // Stateful reports whether the test changes state or draws at random:
 // such a test runs exactly when the kernel would run it, in its rule's
 // order, so its rule is tested linearly.
-func (t Test) Stateful() bool { return t.Op == OpRandom || t.Op == OpNth }
+func (t Test) Stateful() bool { return t.Op == OpRandom || t.Op == OpNth || t.Op == OpLimit }
 
 // stateful reports whether a rule has a Stateful test.
 func stateful(r *Rule) bool {
