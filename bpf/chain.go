@@ -415,6 +415,36 @@ func (g *gen) cond(e *emitter, t plan.Test, onFalse string) error {
 			asm.JEq.Imm(asm.R0, 0, onFalse),
 		)
 		return nil
+	case plan.OpRandom:
+		// statistic_mt: prandom_u32() & 0x7fffffff < probability; a
+		// 32-bit compare takes the threshold 0x80000000 (probability 1)
+		e.emit(
+			asm.FnGetPrandomU32.Call(),
+			asm.And.Imm32(asm.R0, 0x7fffffff),
+			asm.JGE.Imm32(asm.R0, int32(t.Stat.Probability), onFalse),
+		)
+		return nil
+	case plan.OpLimit:
+		g.limit(e, t, onFalse)
+		return nil
+	case plan.OpNth:
+		// The kernel steps a counter from count to every and back to 0
+		// with cmpxchg; one atomic add of the packets seen gives every
+		// packet the same place in that cycle (plan.NthNext). The
+		// stack's counter key slot is free until the rule counts.
+		e.emit(asm.StoreImm(asm.R10, stackCounterKey, int64(t.Stat.Slot), asm.Word))
+		mapLookup(e, mapNth, stackCounterKey)
+		e.emit(
+			asm.JEq.Imm(asm.R0, 0, onFalse),
+			asm.Mov.Imm(asm.R1, 1),
+			atomicMem(asm.FetchAdd, asm.R0, asm.R1, asm.DWord, 0),
+			asm.LoadImm(asm.R2, int64(t.Stat.Count)+1, asm.DWord),
+			asm.Add.Reg(asm.R1, asm.R2),
+			asm.LoadImm(asm.R2, int64(t.Stat.Every)+1, asm.DWord),
+			asm.Mod.Reg(asm.R1, asm.R2),
+			asm.JNE.Imm(asm.R1, 0, onFalse),
+		)
+		return nil
 	}
 	return fmt.Errorf("test %s: operation %d has no code", t, t.Op)
 }
@@ -552,4 +582,14 @@ func (g *gen) rangeBytes(e *emitter, t plan.Test, onFalse string) error {
 		e.mark(done)
 	}
 	return nil
+}
+
+// atomicMem is op.Mem with its immediate set: cilium/ebpf v0.22's
+// Marshal takes the immediate before it derives it from the opcode's
+// atomic bits, so a bare FetchAdd is emitted as a plain add (imm 0)
+// that leaves src unchanged, and Xchg and CmpXchg likewise.
+func atomicMem(op asm.AtomicOp, dst, src asm.Register, size asm.Size, off int16) asm.Instruction {
+	ins := op.Mem(dst, src, size, off)
+	ins.Constant = int64(op >> 8)
+	return ins
 }

@@ -138,6 +138,17 @@ func Generate(p *plan.Plan, kinds ...Kind) (*GenerationSpec, error) {
 	g.spec.Maps[mapPkt] = PacketMapSpec()
 	g.spec.Maps[MapCounters] = &ebpf.MapSpec{Name: MapCounters, Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 16, MaxEntries: uint32(errSlot + 1)}
 	g.spec.Maps[MapIfaces] = &ebpf.MapSpec{Name: MapIfaces, Type: ebpf.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 4096}
+	if n := p.NthSlots(); n > 0 {
+		g.spec.Maps[mapNth] = &ebpf.MapSpec{Name: mapNth, Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: uint32(n)}
+	}
+	if p.LimitSlots() > 0 {
+		hz, err := KernelHZ()
+		if err != nil {
+			return nil, fmt.Errorf("limit: %w", err)
+		}
+		g.hz = hz
+		g.spec.Maps[mapLimit] = limitMap(p, hz)
+	}
 	if g.ct = p.Conntrack(); g.ct {
 		g.spec.Maps[MapConntrack] = ConntrackMapSpec(0)
 	}
@@ -199,7 +210,9 @@ func PacketMapSpec() *ebpf.MapSpec {
 }
 
 type gen struct {
-	p    *plan.Plan
+	p *plan.Plan
+	// hz is the kernel's tick rate, for limit tests (KernelHZ).
+	hz   uint32
 	spec *ebpf.CollectionSpec
 	// segID numbers the hash and LPM segments: the first four bytes of
 	// their keys in the shared lookup maps (a program may use 64 maps).
@@ -220,6 +233,7 @@ type gen struct {
 // pre-keys of hot-drop paths. Keys start with the segment ID.
 const (
 	mapHash   = "hash"
+	mapNth    = "nth" // the statistic match's nth counters: packets seen, shared by all CPUs
 	mapLPM    = "lpm"
 	mapPreKey = "prekey"
 )

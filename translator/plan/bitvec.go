@@ -226,6 +226,9 @@ func bvLower(r *Rule, fam translator.Family) *bvRule {
 	br := &bvRule{tests: make([]bvTest, 0, len(r.Tests))}
 	seenAddr := [2]bool{}
 	for i, t := range r.Tests {
+		if t.Stateful() {
+			return nil
+		}
 		bt := bvTest{pos: i, field: t.Field, invert: t.Invert}
 		switch {
 		case t.Field == FieldSrc || t.Field == FieldDst:

@@ -128,7 +128,7 @@ func Build(rs *translator.Ruleset, table string, opts Options) (*Plan, error) {
 }
 
 func (p *Plan) lower(c *Chain, index int, r *translator.Rule, slab *testSlab) (*Rule, error) {
-	tests, err := lowerRule(r, p.Family, &p.Ifaces, slab)
+	tests, err := lowerRule(r, p.Family, &p.Ifaces, &p.nth, &p.limits, slab)
 	if err != nil {
 		return nil, err
 	}
@@ -249,11 +249,20 @@ func newShapes(rules []*Rule) shapes {
 	isPrefix := func(t Test) bool { return prefixLen(t) >= 0 }
 	var hash, prevHash, lpm, prevLPM []byte
 	var hashID, lpmID int32
+	after := false // the rule before was stateful: a new shape starts
 	for i, r := range rules {
+		if stateful(r) {
+			// a rule of its own shape, which no lookup takes
+			hashID++
+			sh.hash[i] = hashID
+			after = true
+			continue
+		}
 		hash = appendShape(hash[:0], r.Tests, isKey)
-		if i == 0 || !bytes.Equal(hash, prevHash) {
+		if i == 0 || after || !bytes.Equal(hash, prevHash) {
 			hashID++
 		}
+		after = false
 		sh.hash[i] = hashID
 		hash, prevHash = prevHash, hash
 		n := 0
@@ -293,6 +302,11 @@ func segment(rules []*Rule, opts Options, fam translator.Family) []*Segment {
 		}
 	}
 	for i := 0; i < len(rules); {
+		if stateful(rules[i]) {
+			linear = append(linear, rules[i])
+			i++
+			continue
+		}
 		var h, l *Segment
 		if !opts.LinearOnly {
 			h = hashRun(rules[i:], sh.hash[i:])

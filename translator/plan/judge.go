@@ -238,6 +238,10 @@ func (t Test) cond(v Values) bool {
 		return inRanges(binary.BigEndian.Uint16(v[FieldSport]), t.Ranges) || inRanges(binary.BigEndian.Uint16(v[FieldDport]), t.Ranges)
 	case OpIface:
 		return binary.BigEndian.Uint64(x)&(1<<t.Pattern) != 0
+	case OpRandom, OpNth:
+		return t.statCond()
+	case OpLimit:
+		return t.limitCond()
 	}
 	return false
 }

@@ -21,6 +21,8 @@ type Builder struct {
 	match  string
 	tests  []Test
 	ifaces *[]string
+	// nth numbers the plan's nth counters.
+	nth, limits *int
 	// chunk is where the bytes of the tests' values come from: many
 	// rules' worth at a time instead of an allocation per value.
 	chunk []byte
@@ -146,12 +148,12 @@ var builders = sync.Pool{New: func() any { return &Builder{tests: make([]Test, 0
 
 // lowerRule lowers the header and matches of a rule, in the order
 // ip_packet_match and the match loop of ipt_do_table evaluate them.
-func lowerRule(r *translator.Rule, fam translator.Family, ifaces *[]string, slab *testSlab) ([]Test, error) {
+func lowerRule(r *translator.Rule, fam translator.Family, ifaces *[]string, nth, limits *int, slab *testSlab) ([]Test, error) {
 	b := builders.Get().(*Builder)
-	b.Family, b.match, b.ifaces = fam, "", ifaces
+	b.Family, b.match, b.ifaces, b.nth, b.limits = fam, "", ifaces, nth, limits
 	defer func() {
 		clear(b.tests)
-		b.tests, b.ifaces = b.tests[:0], nil
+		b.tests, b.ifaces, b.nth, b.limits = b.tests[:0], nil, nil, nil
 		builders.Put(b)
 	}()
 	addr := func(f Field, a translator.AddrMask, inv bool) {

@@ -98,6 +98,15 @@ const (
 	OpSetEither
 	// OpIface: the interface matches pattern Pattern of the plan.
 	OpIface
+	// OpRandom: a random draw is below Stat.Probability (statistic
+	// --mode random). Field is not read.
+	OpRandom
+	// OpNth: the rule's nth counter wraps to 0 at this packet (statistic
+	// --mode nth). Field is not read.
+	OpNth
+	// OpLimit: a credit is taken from the rule's token bucket Lim (limit).
+	// Field is not read.
+	OpLimit
 )
 
 // Test is one condition a rule puts on a packet.
@@ -112,7 +121,11 @@ type Test struct {
 	Ranges [][2]uint16
 	// Pattern indexes Plan.Ifaces for OpIface.
 	Pattern int
-	Invert  bool
+	// Stat is the state of OpRandom and OpNth.
+	Stat *Statistic
+	// Lim is the bucket of OpLimit.
+	Lim    *Limit
+	Invert bool
 	// HotDrop makes a test that holds drop the packet at once, as the
 	// kernel's hotdrop does for malformed packets, instead of being a
 	// condition of the rule: it never makes the rule fail.
@@ -265,6 +278,10 @@ type Plan struct {
 	Entry map[translator.Hook]int
 	// byName indexes Chains by name: a ruleset may jump to thousands.
 	byName map[string]*Chain
+	// nth counts the nth tests (Statistic.Slot).
+	nth int
+	// limits counts the limit tests (Limit.Slot).
+	limits int
 }
 
 // ChainByName returns the named chain, or nil.

@@ -35,6 +35,10 @@ func (t Test) String() string {
 		s = fmt.Sprintf("%s in {%s}", f, strings.Join(parts, ", "))
 	case OpIface:
 		s = fmt.Sprintf("%s ~ pattern %d", t.Field, t.Pattern)
+	case OpRandom, OpNth:
+		s = t.statString()
+	case OpLimit:
+		s = t.limitString()
 	}
 	switch {
 	case t.HotDrop:

@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/bpftables/bpftables/translator"
+	"github.com/bpftables/bpftables/translator/plan"
 )
 
 // Limit is the limit match: a token bucket shared by the packets that reach
@@ -146,4 +147,12 @@ func (m *Limit) Match(c *translator.Context) bool {
 		return true
 	}
 	return false
+}
+
+// Lower compiles the match: a credit taken from the rule's bucket in the
+// generation's limit map, as limit_mt takes it (bpf/limit.go). A restore
+// starts every bucket full, as iptables-legacy's new table does.
+func (m *Limit) Lower(b *plan.Builder) error {
+	b.AddLimit(m.Avg, m.Burst)
+	return nil
 }

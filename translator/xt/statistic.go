@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/bpftables/bpftables/translator"
+	"github.com/bpftables/bpftables/translator/plan"
 )
 
 // Statistic is the statistic match: a random share of the packets, or every
@@ -206,4 +207,18 @@ func (m *Statistic) Match(c *translator.Context) bool {
 		}
 	}
 	return ret
+}
+
+// Lower compiles the match: a draw of bpf_get_prandom_u32, or the rule's
+// nth counter in the generation's nth map, stepped atomically as the
+// kernel's cmpxchg loop steps it. A restore starts the counter over, as
+// iptables-legacy's new table gets new counters.
+func (m *Statistic) Lower(b *plan.Builder) error {
+	switch m.Mode {
+	case StatisticRandom:
+		b.Random(m.Probability, m.Invert)
+	case StatisticNth:
+		b.Nth(m.Every, m.Count, m.Invert)
+	}
+	return nil
 }
