@@ -1,0 +1,255 @@
+package e2e
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/bpftables/bpftables/internal/nettest"
+	"github.com/bpftables/bpftables/translator"
+	"github.com/bpftables/bpftables/translator/iptables"
+	"github.com/bpftables/bpftables/translator/packet"
+	"github.com/bpftables/bpftables/translator/xt"
+)
+
+// logExcluded lists the fields of a LOG line the comparison leaves out,
+// with why. The kernel and the formatter see the very same bytes here, so
+// nothing legitimately differs: the list is empty, and a field that ever
+// has to join it must say why.
+var logExcluded = map[string]string{}
+
+// TestLogLinesMatchTheKernel sends packets to the firewall with
+// iptables-legacy LOG rules in INPUT and compares, field by field, the
+// lines the kernel writes to its log with what the LOG target's formatter
+// (xt.Log.Format, which `bpftables log` is to use) makes of the same bytes
+// as a tc or XDP capture sees them: the Ethernet header as received, the
+// packet from its IP header on. LOG and NFLOG are not yet in the
+// datapath, so this checks the reader's half against the kernel.
+func TestLogLinesMatchTheKernel(t *testing.T) {
+	nettest.RequireRoot(t)
+	kmsg := openKmsg(t)
+	logAllNetns(t)
+	var nonce [4]byte
+	rand.Read(nonce[:])
+	tag := "bpftlog" + hex.EncodeToString(nonce[:])
+
+	type logCase struct {
+		name string
+		fam  translator.Family
+		rule string // the LOG target's options; --log-prefix comes from the name
+		pkt  []byte
+	}
+	v4 := func(s packet.Spec) []byte {
+		s.Src, s.Dst = nettest.Endpoints(translator.Input, translator.IPv4)
+		return s.Bytes()
+	}
+	v6 := func(s packet.Spec) []byte {
+		s.Src, s.Dst = nettest.Endpoints(translator.Input, translator.IPv6)
+		return s.Bytes()
+	}
+	cases := []logCase{
+		{"syn", translator.IPv4, "--log-tcp-sequence --log-tcp-options",
+			v4(packet.Spec{Proto: packet.ProtoTCP, SrcPort: 40000, DstPort: 80, TCPFlags: packet.SYN, TOS: 0xb9,
+				TCPOptions: []byte{2, 4, 5, 0xb4, 1, 1, 4, 2}})},
+		{"ack", translator.IPv4, "--log-level 6",
+			v4(packet.Spec{Proto: packet.ProtoTCP, SrcPort: 40001, DstPort: 80, TCPFlags: packet.ACK | packet.PSH | packet.FIN, Payload: []byte("x")})},
+		{"ipopt", translator.IPv4, "--log-ip-options --log-level 7",
+			withIPv4Options(v4(packet.Spec{Proto: packet.ProtoUDP, SrcPort: 5353, DstPort: 53, Payload: []byte("hello")}), []byte{1, 1, 1, 0})},
+		{"ping", translator.IPv4, "",
+			v4(packet.Spec{Proto: packet.ProtoICMP, ICMPType: 8, ICMPID: 77})},
+		// (no fragments: INPUT sees them reassembled, ip_local_deliver)
+		{"alert", translator.IPv4, "--log-level 1",
+			v4(packet.Spec{Proto: packet.ProtoUDP, SrcPort: 9, DstPort: 9, TTL: 3, Payload: []byte("0123456789abcdef")})},
+		{"v6syn", translator.IPv6, "--log-tcp-sequence --log-tcp-options --log-ip-options",
+			v6(packet.Spec{Proto: packet.ProtoTCP, SrcPort: 40000, DstPort: 22, TCPFlags: packet.SYN, TOS: 0x28, TCPOptions: []byte{2, 4, 5, 0xa0}})},
+		{"v6udp", translator.IPv6, "--log-level 3",
+			v6(packet.Spec{Proto: packet.ProtoUDP, SrcPort: 5353, DstPort: 53, Payload: []byte("hi")})},
+		{"v6ping", translator.IPv6, "",
+			v6(packet.Spec{Proto: packet.ProtoICMPv6, ICMPType: 128, ICMPID: 99})},
+	}
+
+	// Each case has its topology and its one rule, so that each rule
+	// logs its own packet only.
+	for i, c := range cases {
+		prefix := fmt.Sprintf("%s-%s ", tag, c.name)
+		rule := fmt.Sprintf("-A INPUT -s %s -j LOG --log-prefix %q %s", nettest.ClientLink.Addr(c.fam), prefix, c.rule)
+		tg := logTarget(t, c.fam, rule)
+		ruleset := "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n" + rule + "\nCOMMIT\n"
+		var v4text, v6text string
+		if c.fam == translator.IPv6 {
+			v6text = ruleset
+		} else {
+			v4text = ruleset
+		}
+		top := nettest.NewTopology(t, nettest.IptablesLegacy(v4text, v6text))
+		v := top.Probe(t, translator.Input, [][]byte{c.pkt})
+		if !v.Passed(0) {
+			t.Fatalf("%s: the packet did not reach the firewall", c.name)
+		}
+		lines := kmsg.lines(t, prefix)
+		if len(lines) != 1 {
+			t.Fatalf("%s: the kernel logged %d lines with prefix %q, want 1: %q", c.name, len(lines), prefix, lines)
+		}
+		sent := withProbeTag(c.pkt, v.Tags[0])
+		proto := uint16(0x0800)
+		if c.fam == translator.IPv6 {
+			proto = 0x86dd
+		}
+		mac := append(append(append([]byte(nil), top.FirewallClientLink.MAC...), top.ClientLink.MAC...), byte(proto>>8), byte(proto))
+		got := tg.Format(&xt.LogEvent{In: top.FirewallClientLink.Name, MAC: mac, Data: sent, IPv6: c.fam == translator.IPv6})
+		if lines[0].level != int(tg.Level) {
+			t.Errorf("%s: the kernel logged at level %d, the rule says %d", c.name, lines[0].level, tg.Level)
+		}
+		compareLogFields(t, fmt.Sprintf("case %d (%s)", i, c.name), lines[0].text, got)
+	}
+}
+
+// compareLogFields compares two LOG lines field by field, leaving out
+// the fields logExcluded names.
+func compareLogFields(tb testing.TB, what, kernel, ours string) {
+	tb.Helper()
+	kf, of := logFields(kernel), logFields(ours)
+	if len(kf) != len(of) {
+		tb.Errorf("%s: %d fields, the kernel's line has %d\nkernel: %q\nours:   %q", what, len(of), len(kf), kernel, ours)
+		return
+	}
+	for i := range kf {
+		name, _, _ := strings.Cut(kf[i], "=")
+		if _, skip := logExcluded[name]; skip {
+			continue
+		}
+		if kf[i] != of[i] {
+			tb.Errorf("%s: field %d is %q, the kernel's is %q\nkernel: %q\nours:   %q", what, i, of[i], kf[i], kernel, ours)
+		}
+	}
+}
+
+// logFields splits a LOG line into its space-separated fields; the
+// kernel ends a line with a space that printk may drop.
+func logFields(line string) []string { return strings.Fields(line) }
+
+// logTarget parses the LOG target of one rule.
+func logTarget(tb testing.TB, fam translator.Family, rule string) *xt.Log {
+	tb.Helper()
+	rs, err := iptables.Restore(translator.NewRuleset(fam), strings.NewReader("*filter\n"+rule+"\nCOMMIT\n"), iptables.RestoreOptions{})
+	if err != nil {
+		tb.Fatalf("%s: %v", rule, err)
+	}
+	return rs.Table("filter").Chain("INPUT").Rules[0].Target.(*xt.Log)
+}
+
+// withIPv4Options returns the IPv4 packet with the options inserted after
+// its header, the lengths and the header checksum fixed.
+func withIPv4Options(p, opts []byte) []byte {
+	q := append(append(append([]byte(nil), p[:20]...), opts...), p[20:]...)
+	q[0] = 0x40 | byte((20+len(opts))/4)
+	binary.BigEndian.PutUint16(q[2:], uint16(len(q)))
+	binary.BigEndian.PutUint16(q[10:], 0)
+	binary.BigEndian.PutUint16(q[10:], packet.Checksum(q[:20+len(opts)], 0))
+	return q
+}
+
+// withProbeTag returns the packet as a probe sent it: its tag in the IPv4
+// identification or the IPv6 flow label (the IPv4 header checksum, which
+// LOG does not print, left as it was).
+func withProbeTag(p []byte, tag uint32) []byte {
+	p = append([]byte(nil), p...)
+	if p[0]>>4 == 6 {
+		binary.BigEndian.PutUint32(p, binary.BigEndian.Uint32(p)&^0xfffff|tag)
+	} else {
+		binary.BigEndian.PutUint16(p[4:], uint16(tag))
+	}
+	return p
+}
+
+// logAllNetns lets the kernel's LOG target write from network namespaces
+// other than the first (net.netfilter.nf_log_all_netns), restoring the
+// setting when the test ends.
+func logAllNetns(tb testing.TB) {
+	tb.Helper()
+	const path = "/proc/sys/net/netfilter/nf_log_all_netns"
+	old, err := os.ReadFile(path)
+	if err != nil {
+		// the sysctl comes with nf_log_syslog's core, nf_log
+		nettest.Skip(tb, "no %s: %v", path, err)
+	}
+	if err := os.WriteFile(path, []byte("1\n"), 0o644); err != nil {
+		tb.Fatalf("setting %s: %v", path, err)
+	}
+	tb.Cleanup(func() {
+		if err := os.WriteFile(path, old, 0o644); err != nil {
+			tb.Errorf("restoring %s: %v", path, err)
+		}
+	})
+}
+
+// kmsgReader reads the kernel log through /dev/kmsg from where it was
+// opened on.
+type kmsgReader struct{ fd int }
+
+// kmsgLine is one record of the kernel log.
+type kmsgLine struct {
+	level int
+	text  string
+}
+
+func openKmsg(tb testing.TB) *kmsgReader {
+	tb.Helper()
+	fd, err := unix.Open("/dev/kmsg", unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		nettest.Skip(tb, "cannot read the kernel log: %v", err)
+	}
+	tb.Cleanup(func() { unix.Close(fd) })
+	if _, err := unix.Seek(fd, 0, unix.SEEK_END); err != nil {
+		tb.Fatalf("seeking to the end of /dev/kmsg: %v", err)
+	}
+	return &kmsgReader{fd: fd}
+}
+
+// lines returns the records written since the last call whose text
+// starts with prefix. LOG writes its line while the packet crosses the
+// hook, before the probe's barrier, so every line is there when the probe
+// returns.
+func (k *kmsgReader) lines(tb testing.TB, prefix string) []kmsgLine {
+	tb.Helper()
+	var out []kmsgLine
+	buf := make([]byte, 8192)
+	for {
+		n, err := unix.Read(k.fd, buf)
+		if errors.Is(err, unix.EAGAIN) {
+			return out
+		}
+		if errors.Is(err, unix.EPIPE) {
+			// records overwritten before we read them: go on with the
+			// next one (ours are younger than the loss)
+			continue
+		}
+		if err != nil {
+			tb.Fatalf("reading /dev/kmsg: %v", err)
+		}
+		// "prio,seq,usec,flags[,...];text\n" then continuation lines
+		rec := string(buf[:n])
+		head, text, ok := strings.Cut(rec, ";")
+		if !ok {
+			continue
+		}
+		text, _, _ = strings.Cut(text, "\n")
+		if !strings.HasPrefix(text, prefix) {
+			continue
+		}
+		prio, _, _ := strings.Cut(head, ",")
+		p, err := strconv.Atoi(prio)
+		if err != nil {
+			tb.Fatalf("/dev/kmsg record %q: %v", rec, err)
+		}
+		out = append(out, kmsgLine{level: p & 7, text: text})
+	}
+}
