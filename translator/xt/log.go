@@ -9,6 +9,7 @@ import (
 
 	"github.com/bpftables/bpftables/translator"
 	"github.com/bpftables/bpftables/translator/packet"
+	"github.com/bpftables/bpftables/translator/plan"
 )
 
 // Log is the LOG target: the packet is logged to the kernel log and goes
@@ -623,4 +624,9 @@ func logIPv6ExtHdr(h uint8) bool {
 		return true
 	}
 	return false
+}
+
+// LogSpec is what the datapath logs for the rule (plan.Logger).
+func (t *Log) LogSpec() plan.LogSpec {
+	return plan.LogSpec{Kind: plan.LogSyslog, Level: t.Level, Flags: t.Flags, Prefix: t.Prefix}
 }
