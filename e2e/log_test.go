@@ -295,7 +295,8 @@ func (k *kmsgReader) lines(tb testing.TB, prefix string) []kmsgLine {
 // TestNFLOGAndLogDrops: NFLOG events reach `bpftables log` tagged with
 // their group; a ring buffer of one page (bpftables.conf log-buffer) that
 // no reader empties keeps the first 11 events and counts the rest as
-// dropped, which `bpftables status` and `bpftables log` report.
+// dropped, which `bpftables status` and `bpftables log` report; the
+// events and the counts survive a restore.
 func TestNFLOGAndLogDrops(t *testing.T) {
 	nettest.RequireRoot(t)
 	conf := t.TempDir() + "/bpftables.conf"
@@ -317,6 +318,9 @@ func TestNFLOGAndLogDrops(t *testing.T) {
 		if !v.Passed(i) {
 			t.Fatalf("packet %d did not pass", i)
 		}
+	}
+	if res := run(t, top.Firewall, rules, "iptables-restore", "-w", "10"); res.Status != 0 {
+		t.Fatalf("restoring again: status %d: %s", res.Status, res.Stderr)
 	}
 	st := run(t, top.Firewall, "", "status")
 	want := fmt.Sprintf("log events dropped: %d as the ring buffer was full, 0 over the rate limit", sent-kept)
