@@ -112,16 +112,6 @@ func SetLogRate(m *ebpf.Map, perSecond int) error {
 	return m.Put(uint32(0), v)
 }
 
-// SetLogLimit sets the rate limiter to let burst events through and then,
-// for tests, none for every bit of an hour.
-func SetLogLimit(m *ebpf.Map, burst int) error {
-	v := make([]byte, logRateSize)
-	interval := uint64(3600e9)
-	binary.NativeEndian.PutUint64(v[8:], interval)
-	binary.NativeEndian.PutUint64(v[16:], uint64(burst-1)*interval)
-	return m.Put(uint32(0), v)
-}
-
 // LogDrops returns the events dropped, summed over the CPUs: because the
 // ring buffer was full, and because of the rate limit.
 func LogDrops(m *ebpf.Map) (full, rate uint64, err error) {

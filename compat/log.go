@@ -139,9 +139,6 @@ func FormatLogEvent(ev *bpf.LogEvent, name func(uint32) string) string {
 	default:
 		e.Out = name(ev.Out)
 	}
-	if e.In == "" {
-		e.MAC = nil
-	}
 	if ev.Spec.Kind == plan.LogNFLOG {
 		if ev.Spec.HasSize && int(ev.Spec.Size) < len(e.Data) {
 			e.Data = e.Data[:ev.Spec.Size]
