@@ -144,6 +144,8 @@ func (g *gen) linear(e *emitter, k Kind, s *plan.Segment, sc scope) error {
 func (g *gen) action(e *emitter, a plan.Action, sc scope) {
 	switch a.Kind {
 	case plan.ActContinue:
+	case plan.ActLog:
+		logCall(e, a.Log)
 	case plan.ActAccept:
 		e.ret(verdictAccept)
 	case plan.ActDrop:

@@ -152,6 +152,7 @@ func Generate(p *plan.Plan, kinds ...Kind) (*GenerationSpec, error) {
 	if g.ct = p.Conntrack(); g.ct {
 		g.spec.Maps[MapConntrack] = ConntrackMapSpec(0)
 	}
+	g.logMaps()
 	if err := g.segmentMaps(); err != nil {
 		return nil, err
 	}
@@ -227,6 +228,8 @@ type gen struct {
 	// ct: the plan tests connection tracking state, so the entry
 	// program tracks connections (conntrack.go).
 	ct bool
+	// log: the plan has LOG or NFLOG rules (log.go).
+	log bool
 }
 
 // Shared lookup maps of a generation: exact keys, prefixes, and the
@@ -409,6 +412,9 @@ func (g *gen) program(k Kind, root *plan.Chain) (*ebpf.ProgramSpec, error) {
 	}
 	if root == nil && g.ct {
 		conntrackFuncs(e, k)
+	}
+	if g.log {
+		logFunction(e, k) // pruned from programs without LOG rules
 	}
 	if dyn {
 		e.function("stubdyn", k, paramCtx, paramPkt, paramSlot)

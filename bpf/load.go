@@ -20,8 +20,11 @@ type Datapath struct {
 	Config *ebpf.Map
 	// CT is the connection table (ConntrackMapSpec), shared by the
 	// generations of both families.
-	CT   *ebpf.Map
-	Root map[Kind]*ebpf.Map
+	CT *ebpf.Map
+	// LogRing, LogDrops and LogRate are the LOG and NFLOG targets' ring
+	// buffer, drop counters and rate limiter (log.go).
+	LogRing, LogDrops, LogRate *ebpf.Map
+	Root                       map[Kind]*ebpf.Map
 	// Hooks are the hook programs by variant.
 	Hooks map[HookSpec]*ebpf.Program
 }
@@ -47,6 +50,12 @@ type DatapathOptions struct {
 	// ConntrackSize is the number of entries of the connection table
 	// (0: conntrack.DefaultTableSize).
 	ConntrackSize int
+	// LogBufferSize is the size in bytes of the LOG and NFLOG ring buffer
+	// (0: DefaultLogBufferSize).
+	LogBufferSize int
+	// LogRate is the most LOG and NFLOG events a second (0:
+	// DefaultLogRate; negative: no limit).
+	LogRate int
 }
 
 // NewDatapath creates the stable maps and loads the hook programs of the
@@ -65,6 +74,10 @@ func NewDatapathWith(opts DatapathOptions, kinds ...Kind) (*Datapath, error) {
 	if d.CT, err = ebpf.NewMap(ConntrackMapSpec(opts.ConntrackSize)); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("connection table: %w", err)
+	}
+	if err := d.newLogMaps(opts); err != nil {
+		d.Close()
+		return nil, err
 	}
 	if d.Config, err = ebpf.NewMap(ConfigMapSpec()); err != nil {
 		d.Close()
@@ -113,6 +126,30 @@ func (d *Datapath) Close() {
 	if d.CT != nil {
 		d.CT.Close()
 	}
+	for _, m := range []*ebpf.Map{d.LogRing, d.LogDrops, d.LogRate} {
+		if m != nil {
+			m.Close()
+		}
+	}
+}
+
+// newLogMaps creates the ring buffer, drop counters and rate limiter.
+func (d *Datapath) newLogMaps(opts DatapathOptions) error {
+	var err error
+	if d.LogRing, err = ebpf.NewMap(LogRingSpec(opts.LogBufferSize)); err != nil {
+		return fmt.Errorf("log ring buffer: %w", err)
+	}
+	if d.LogDrops, err = ebpf.NewMap(LogDropsSpec()); err != nil {
+		return fmt.Errorf("log drop counters: %w", err)
+	}
+	if d.LogRate, err = ebpf.NewMap(LogRateSpec()); err != nil {
+		return fmt.Errorf("log rate limiter: %w", err)
+	}
+	rate := opts.LogRate
+	if rate == 0 {
+		rate = DefaultLogRate
+	}
+	return SetLogRate(d.LogRate, max(rate, 0))
 }
 
 // Generation is a loaded generation.
@@ -135,6 +172,13 @@ func (d *Datapath) Load(spec *GenerationSpec) (*Generation, error) {
 		// the table's size is the datapath's
 		ms.MaxEntries = d.CT.MaxEntries()
 		replace[MapConntrack] = d.CT
+	}
+	if ms, ok := spec.Collection.Maps[MapLogRing]; ok {
+		if d.LogRing == nil || d.LogDrops == nil || d.LogRate == nil {
+			return nil, fmt.Errorf("the datapath has no log ring buffer")
+		}
+		ms.MaxEntries = d.LogRing.MaxEntries()
+		replace[MapLogRing], replace[MapLogDrops], replace[MapLogRate] = d.LogRing, d.LogDrops, d.LogRate
 	}
 	coll, err := ebpf.NewCollectionWithOptions(spec.Collection, ebpf.CollectionOptions{MapReplacements: replace})
 	if err != nil {
@@ -302,6 +346,11 @@ func ABI() [32]byte {
 	// the connection table's layout (its size may differ)
 	ct := ConntrackMapSpec(0)
 	fmt.Fprintf(h, "%s %v %d %d\n", ct.Name, ct.Type, ct.KeySize, ct.ValueSize)
+	// the log maps and the event's layout (the ring's size may differ)
+	for _, m := range []*ebpf.MapSpec{LogRingSpec(0), LogDropsSpec(), LogRateSpec()} {
+		fmt.Fprintf(h, "%s %v %d %d\n", m.Name, m.Type, m.KeySize, m.ValueSize)
+	}
+	fmt.Fprintf(h, "log event %d\n", logEvent)
 	for _, hs := range HookSpecs(TC, XDP) {
 		fmt.Fprintf(h, "%s\n%v\n", hs.Name(), HookProgram(hs).Instructions)
 	}

@@ -17,12 +17,18 @@ import (
 
 // Config is bpftables' configuration file: `key = value` lines, `#`
 // comments. Keys: xdp (yes/no: run the ingress hooks at XDP), attach
-// (tcx or clsact) and conntrack-size (the connection table's entries,
-// taken when a namespace's datapath is made).
+// (tcx or clsact), conntrack-size (the connection table's entries,
+// taken when a namespace's datapath is made), log-buffer (the LOG and
+// NFLOG ring buffer's bytes, likewise) and log-rate (the most LOG and
+// NFLOG events a second, 0 for no limit, taken at every load).
 type Config struct {
 	XDP           bool
 	Clsact        bool
 	ConntrackSize int
+	LogBufferSize int
+	// LogRate is 0 for the default (bpf.DefaultLogRate), negative for
+	// no limit.
+	LogRate int
 }
 
 // DefaultConfigPath is where the configuration is read from unless
@@ -72,6 +78,21 @@ func LoadConfig() (Config, error) {
 				return c, bad()
 			}
 			c.ConntrackSize = n
+		case key == "log-buffer":
+			n, err := strconv.Atoi(value)
+			if err != nil || n < 4096 || n > 1<<30 {
+				return c, bad()
+			}
+			c.LogBufferSize = n
+		case key == "log-rate":
+			n, err := strconv.Atoi(value)
+			if err != nil || n < 0 || n > 1e9 {
+				return c, bad()
+			}
+			c.LogRate = n
+			if n == 0 {
+				c.LogRate = -1
+			}
 		case key == "attach":
 			switch value {
 			case "tcx":
@@ -106,7 +127,8 @@ func liveOptions(wait int, xdp bool) (live.Options, error) {
 	if err != nil {
 		return live.Options{}, err
 	}
-	return live.Options{Wait: waitDuration(wait), XDP: xdp || c.XDP, Clsact: c.Clsact, ConntrackSize: c.ConntrackSize}, nil
+	return live.Options{Wait: waitDuration(wait), XDP: xdp || c.XDP, Clsact: c.Clsact, ConntrackSize: c.ConntrackSize,
+		LogBufferSize: c.LogBufferSize, LogRate: c.LogRate}, nil
 }
 
 // liveError prints an error of the datapath as iptables would print the

@@ -52,6 +52,9 @@ func StatusMain(args []string, env Env) int {
 		fmt.Fprintf(w, "connection table: %d of %d entries in use (%.1f%%), %d not timed out\n",
 			c.Entries, c.Size, 100*float64(c.Entries)/float64(c.Size), c.Live)
 	}
+	if st.Loaded {
+		fmt.Fprintf(w, "log events dropped: %d as the ring buffer was full, %d over the rate limit\n", st.LogDroppedFull, st.LogDroppedRate)
+	}
 	hooks := map[int][]string{}
 	for _, a := range st.Attachments {
 		hooks[a.Ifindex] = append(hooks[a.Ifindex], fmt.Sprintf("%s %s", a.Hook, a.Mode))

@@ -33,6 +33,13 @@ type Options struct {
 	// when the datapath is created (0: the default, 65536); a datapath
 	// already in place keeps its table.
 	ConntrackSize int
+	// LogBufferSize is the size in bytes of the LOG and NFLOG ring
+	// buffer when the datapath is created (0: bpf.DefaultLogBufferSize);
+	// a datapath already in place keeps its ring and the events in it.
+	LogBufferSize int
+	// LogRate is the most LOG and NFLOG events a second, set at every
+	// Open for writing (0: bpf.DefaultLogRate; negative: no limit).
+	LogRate int
 	// Grace, when set, is how long a replaced generation may still be
 	// counting packets that entered it before the switch; its counters
 	// are read a last time after it. Zero waits for exactly those packets
@@ -46,12 +53,17 @@ const fallbackGrace = 20 * time.Millisecond
 
 // Names of the datapath's pins in the namespace directory.
 const (
-	pinABI     = "abi"
-	pinPkt     = "pkt"
-	pinConfig  = "config"
-	pinCT      = bpf.MapConntrack
-	pinCurrent = "current"
-	pinLinks   = "links"
+	pinABI    = "abi"
+	pinPkt    = "pkt"
+	pinConfig = "config"
+	pinCT     = bpf.MapConntrack
+	// the LOG and NFLOG ring buffer and its counters, pinned with the
+	// datapath so that events and the reader's ring survive restores
+	pinLogRing  = bpf.MapLogRing
+	pinLogDrops = bpf.MapLogDrops
+	pinLogRate  = bpf.MapLogRate
+	pinCurrent  = "current"
+	pinLinks    = "links"
 )
 
 // Names of a generation's pins.
@@ -95,6 +107,14 @@ func Open(opts Options) (*NS, error) {
 	}
 	n := &NS{opts: opts, dir: dir, lock: lock}
 	if err := n.loadDatapath(true); err != nil {
+		n.Close()
+		return nil, err
+	}
+	rate := opts.LogRate
+	if rate == 0 {
+		rate = bpf.DefaultLogRate
+	}
+	if err := bpf.SetLogRate(n.dp.LogRate, max(rate, 0)); err != nil {
 		n.Close()
 		return nil, err
 	}
@@ -182,7 +202,7 @@ func (n *NS) loadDatapath(create bool) error {
 			}
 		}
 	}
-	dp, err := bpf.NewDatapathWith(bpf.DatapathOptions{ConntrackSize: n.opts.ConntrackSize}, kinds...)
+	dp, err := bpf.NewDatapathWith(bpf.DatapathOptions{ConntrackSize: n.opts.ConntrackSize, LogBufferSize: n.opts.LogBufferSize, LogRate: n.opts.LogRate}, kinds...)
 	if err != nil {
 		return fmt.Errorf("loading the hook programs: %w", err)
 	}
@@ -192,7 +212,8 @@ func (n *NS) loadDatapath(create bool) error {
 		return fmt.Errorf("creating the generation map: %w", err)
 	}
 	n.dp, n.current = dp, current
-	pins := map[string]state.Pinner{pinPkt: dp.Pkt, pinConfig: dp.Config, pinCT: dp.CT, pinCurrent: current}
+	pins := map[string]state.Pinner{pinPkt: dp.Pkt, pinConfig: dp.Config, pinCT: dp.CT, pinCurrent: current,
+		pinLogRing: dp.LogRing, pinLogDrops: dp.LogDrops, pinLogRate: dp.LogRate}
 	for _, k := range kinds {
 		pins[bpf.RootMapName(k)] = dp.Root[k]
 	}
@@ -227,6 +248,15 @@ func (n *NS) loadPinned() error {
 		return err
 	}
 	if dp.CT, err = n.dir.Map(pinCT); err != nil {
+		return err
+	}
+	if dp.LogRing, err = n.dir.Map(pinLogRing); err != nil {
+		return err
+	}
+	if dp.LogDrops, err = n.dir.Map(pinLogDrops); err != nil {
+		return err
+	}
+	if dp.LogRate, err = n.dir.Map(pinLogRate); err != nil {
 		return err
 	}
 	if n.current, err = n.dir.Map(pinCurrent); err != nil {

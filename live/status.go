@@ -28,6 +28,10 @@ type Status struct {
 	Attachments []attach.Attachment
 	// Conntrack is the fill level of the connection table.
 	Conntrack bpf.ConntrackFill
+	// LogDroppedFull and LogDroppedRate count the LOG and NFLOG events
+	// dropped because the ring buffer was full and because of the rate
+	// limit.
+	LogDroppedFull, LogDroppedRate uint64
 }
 
 // FamilyStatus describes the generation in force of one family.
@@ -67,6 +71,11 @@ func (n *NS) Status() (*Status, error) {
 	}
 	if n.dp.CT != nil {
 		if st.Conntrack, err = bpf.ReadConntrackFill(n.dp.CT); err != nil {
+			return nil, err
+		}
+	}
+	if n.dp.LogDrops != nil {
+		if st.LogDroppedFull, st.LogDroppedRate, err = bpf.LogDrops(n.dp.LogDrops); err != nil {
 			return nil, err
 		}
 	}

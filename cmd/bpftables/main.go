@@ -50,6 +50,8 @@ func run(argv0 string, args []string, env compat.Env) int {
 		return compat.StatusMain(rest, env)
 	case "reset":
 		return compat.ResetMain(rest, env)
+	case "log":
+		return compat.LogMain(rest, env)
 	case "watch":
 		return compat.WatchMain(rest, env)
 	case "version", "-V", "--version":
@@ -74,6 +76,7 @@ Commands:
   ip6tables-save [-c] [-t TABLE]    the same for IPv6
   status                            what is loaded in this network namespace, and where
   reset [-w [SECS]]                 detach and remove everything bpftables loaded here
+  log [-f]                          print the LOG and NFLOG events held (-f: and follow)
   watch                             keep attaching to interfaces as they appear (runs until stopped)
   fmt [-4|-6] [-c] [FILE]           print restore input in iptables-save's canonical form
   demo [--keep]                     a firewall in network namespaces judging traffic, with counters

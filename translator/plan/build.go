@@ -149,6 +149,9 @@ func (p *Plan) lower(c *Chain, index int, r *translator.Rule, slab *testSlab) (*
 		pr.Kind, pr.Target = ActJump, p.ChainByName(tg.Chain).ID
 	case *translator.Goto:
 		pr.Kind, pr.Target = ActGoto, p.ChainByName(tg.Chain).ID
+	case Logger:
+		pr.Kind, pr.Log = ActLog, len(p.Logs)
+		p.Logs = append(p.Logs, tg.LogSpec())
 	default:
 		return nil, fmt.Errorf("target `%s' is %w", tg.Name(), ErrNotInDatapath)
 	}
@@ -285,6 +288,21 @@ func newShapes(rules []*Rule) shapes {
 }
 
 func segment(rules []*Rule, opts Options, fam translator.Family) []*Segment {
+	// A LOG rule stands in a linear segment of its own: the lookups and
+	// bit-vector scans select rules that end the chain or jump, and
+	// logging is neither. The rules between LOG rules are cut up as ever.
+	for i, r := range rules {
+		if r.Kind == ActLog {
+			segs := segment(rules[:i], opts, fam)
+			segs = append(segs, &Segment{Kind: Linear, Rules: rules[i : i+1]})
+			return append(segs, segment(rules[i+1:], opts, fam)...)
+		}
+	}
+	return segmentRun(rules, opts, fam)
+}
+
+// segmentRun cuts a run of rules without LOG rules into segments.
+func segmentRun(rules []*Rule, opts Options, fam translator.Family) []*Segment {
 	var segs []*Segment
 	var linear []*Rule
 	flush := func() {

@@ -14,7 +14,10 @@ type Judgement struct {
 	// Counters are the counter slots the packet increments, in order:
 	// every rule that matched, and the policy when it decided.
 	Counters []int
-	HotDrop  bool
+	// Logs are the LOG and NFLOG rules (Plan.Logs) that logged the
+	// packet, in order.
+	Logs    []int
+	HotDrop bool
 }
 
 // Judge runs the plan on a packet's field values the way the generated
@@ -71,6 +74,9 @@ func (p *Plan) runChain(c *Chain, v Values, j *Judgement, depth int) (ActionKind
 			j.Counters = append(j.Counters, r.ID)
 			switch r.Kind {
 			case ActContinue:
+				continue
+			case ActLog:
+				j.Logs = append(j.Logs, r.Log)
 				continue
 			case ActAccept, ActDrop:
 				return r.Kind, nil

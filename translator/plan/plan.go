@@ -145,9 +145,12 @@ const (
 	ActReturn
 	ActJump
 	ActGoto
+	// ActLog logs the packet (LOG, NFLOG: Plan.Logs[Action.Log]) and
+	// goes on, as ActContinue does.
+	ActLog
 )
 
-var actionNames = []string{"continue", "accept", "drop", "return", "jump", "goto"}
+var actionNames = []string{"continue", "accept", "drop", "return", "jump", "goto", "log"}
 
 // String returns the action's name.
 func (k ActionKind) String() string {
@@ -172,6 +175,8 @@ type Action struct {
 	Kind ActionKind
 	// Target is the chain ID of an ActJump or ActGoto.
 	Target int
+	// Log indexes Plan.Logs for an ActLog.
+	Log int
 }
 
 // Rule is one rule, lowered.
@@ -274,6 +279,8 @@ type Plan struct {
 	// Ifaces are the interface patterns the rules use; pattern i is bit i
 	// of the packet's interface bits.
 	Ifaces []string
+	// Logs are what the LOG and NFLOG rules log, by Action.Log.
+	Logs []LogSpec
 	// Entry is the chain ID of each hook's built-in chain.
 	Entry map[translator.Hook]int
 	// byName indexes Chains by name: a ruleset may jump to thousands.

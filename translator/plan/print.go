@@ -104,6 +104,8 @@ func (a Action) describe(p *Plan) string {
 	switch a.Kind {
 	case ActJump, ActGoto:
 		return fmt.Sprintf("%s %s", a.Kind, p.Chains[a.Target].Name)
+	case ActLog:
+		return p.Logs[a.Log].String()
 	}
 	return a.Kind.String()
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/bpftables/bpftables/translator"
 	"github.com/bpftables/bpftables/translator/packet"
+	"github.com/bpftables/bpftables/translator/plan"
 )
 
 // Log is the LOG target: the packet is logged to the kernel log and goes
@@ -165,11 +166,50 @@ func (t *Log) Line(c *translator.Context) string {
 	return l.b.String()
 }
 
+// LogEvent is a logged packet as a capture hands it over, without the
+// evaluator's parsed Packet: the interfaces the hook passes to the logger
+// (empty where it passes none), the link-layer header as received, and
+// the packet from its IP header on. Data must reach as far as the line
+// reads (the IP header with its options, and the L4 header, or the ICMP
+// error's quoted headers): a shorter Data is logged as the kernel logs a
+// short packet (TRUNCATED, INCOMPLETE).
+type LogEvent struct {
+	In, Out string
+	// MAC is the link-layer header of a received packet (printed only
+	// when In is set); nil prints "MAC= ", as for a device without one.
+	MAC  []byte
+	Data []byte
+	IPv6 bool
+	Mark uint32
+}
+
+// Format formats the log line of a captured packet as Line does for an
+// evaluated one, with the link-layer header printed byte for byte as
+// dump_mac_header prints it (or decoded, with --log-macdecode, for an
+// Ethernet header).
+func (t *Log) Format(e *LogEvent) string {
+	l := &logLine{flags: t.Flags, p: &packet.Packet{Data: e.Data, IPv6: e.IPv6, Mark: e.Mark}, mac: e.MAC, rawMAC: true}
+	l.add("%sIN=%s OUT=%s ", t.Prefix, e.In, e.Out)
+	if e.In != "" {
+		l.macHeader()
+	}
+	if e.IPv6 {
+		l.ipv6(0, true)
+	} else {
+		l.ipv4(0)
+	}
+	return l.b.String()
+}
+
 // logLine builds one log line.
 type logLine struct {
 	b     strings.Builder
 	flags uint8
 	p     *packet.Packet
+	// rawMAC says mac is the captured link-layer header, to print as it
+	// is instead of rebuilding one from the Packet.
+	rawMAC bool
+	mac    []byte
 }
 
 func (l *logLine) add(format string, args ...any) { fmt.Fprintf(&l.b, format, args...) }
@@ -188,6 +228,10 @@ func (l *logLine) bytes(off, n int) []byte {
 // sender must have used for a broadcast or multicast, and as zeros for a
 // unicast packet, whose destination was a local MAC not recorded.
 func (l *logLine) macHeader() {
+	if l.rawMAC {
+		l.rawMACHeader()
+		return
+	}
 	p := l.p
 	if len(p.SrcMAC) != 6 {
 		// no link-layer header (a tunnel, or a packet without one)
@@ -214,6 +258,24 @@ func (l *logLine) macHeader() {
 		return
 	}
 	l.add("MAC=%s:%s:%02x:%02x ", dst, p.SrcMAC, proto>>8, proto&0xff)
+}
+
+// rawMACHeader prints a captured link-layer header as dump_mac_header
+// does: decoded if asked and it is Ethernet's, else every byte in hex.
+func (l *logLine) rawMACHeader() {
+	h := l.mac
+	if l.flags&LogMACDecode != 0 && len(h) == 14 {
+		l.add("MACSRC=%s MACDST=%s MACPROTO=%04x ", net.HardwareAddr(h[6:12]), net.HardwareAddr(h[0:6]), binary.BigEndian.Uint16(h[12:]))
+		return
+	}
+	l.add("MAC=")
+	for i, c := range h {
+		if i > 0 {
+			l.add(":")
+		}
+		l.add("%02x", c)
+	}
+	l.add(" ")
 }
 
 // ipv4 prints the IPv4 packet at off as dump_ipv4_packet does; off is not
@@ -562,4 +624,9 @@ func logIPv6ExtHdr(h uint8) bool {
 		return true
 	}
 	return false
+}
+
+// LogSpec is what the datapath logs for the rule (plan.Logger).
+func (t *Log) LogSpec() plan.LogSpec {
+	return plan.LogSpec{Kind: plan.LogSyslog, Level: t.Level, Flags: t.Flags, Prefix: t.Prefix}
 }

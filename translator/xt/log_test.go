@@ -1,12 +1,15 @@
 package xt_test
 
 import (
+	"fmt"
 	"net"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/bpftables/bpftables/translator"
 	"github.com/bpftables/bpftables/translator/packet"
+	"github.com/bpftables/bpftables/translator/xt"
 )
 
 func TestLogParseSave(t *testing.T) {
@@ -55,6 +58,44 @@ func TestLogErrors(t *testing.T) {
 			t.Errorf("LOG in %s: %s", table, got)
 		}
 	}
+}
+
+// logLineMAC returns the link-layer header a kernel LOG line shows, from
+// its MAC= field or its decoded MACSRC, MACDST and MACPROTO fields.
+func logLineMAC(tb testing.TB, line string) []byte {
+	tb.Helper()
+	fields := map[string]string{}
+	for _, f := range strings.Fields(line) {
+		if k, v, ok := strings.Cut(f, "="); ok {
+			if _, dup := fields[k]; !dup {
+				fields[k] = v
+			}
+		}
+	}
+	hex := func(s string) []byte {
+		var b []byte
+		for _, x := range strings.Split(s, ":") {
+			var c byte
+			if _, err := fmt.Sscanf(x, "%02x", &c); err != nil {
+				tb.Fatalf("MAC field %q: %v", s, err)
+			}
+			b = append(b, c)
+		}
+		return b
+	}
+	if v, ok := fields["MAC"]; ok {
+		if v == "" {
+			return nil
+		}
+		return hex(v)
+	}
+	if src, ok := fields["MACSRC"]; ok {
+		h := append(hex(fields["MACDST"]), hex(src)...)
+		var proto uint16
+		fmt.Sscanf(fields["MACPROTO"], "%04x", &proto)
+		return append(h, byte(proto>>8), byte(proto))
+	}
+	return nil
 }
 
 func TestLogApply(t *testing.T) {
@@ -167,6 +208,28 @@ func TestLogApply(t *testing.T) {
 			}
 			if got := tgEffects(c); !slices.Equal(got, []string{"LOG: " + tc.want}) {
 				t.Errorf("logged\n%q\nwant\n%q", got, "LOG: "+tc.want)
+			}
+			if p.Bridged {
+				return // a capture at tc or XDP never sees bridge ports
+			}
+			// The same line from a capture: the link-layer header
+			// as received (taken from the kernel's line), the
+			// interfaces the hook passes, the packet's bytes.
+			e := &xt.LogEvent{MAC: logLineMAC(t, tc.want), Data: p.Data, IPv6: p.IPv6, Mark: p.Mark}
+			switch tc.chain {
+			case "INPUT", "PREROUTING":
+				e.In = p.InIface
+			case "FORWARD":
+				e.In, e.Out = p.InIface, p.OutIface
+			default:
+				e.Out = p.OutIface
+			}
+			if p.Sock != nil {
+				return // the socket owner is the evaluator's alone
+			}
+			want := tc.want[strings.Index(tc.want, ">")+1:]
+			if got := r.Target.(*xt.Log).Format(e); got != want {
+				t.Errorf("formatted from the capture\n%q\nwant\n%q", got, want)
 			}
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/bpftables/bpftables/translator"
+	"github.com/bpftables/bpftables/translator/plan"
 )
 
 // NFLog is the NFLOG target: the packet is passed to a userspace logger
@@ -119,4 +120,10 @@ func (t *NFLog) Apply(c *translator.Context) translator.Verdict {
 	Savef(&b, " packet %d bytes", n)
 	c.Effect("NFLOG", "%s", b.String())
 	return translator.Continue
+}
+
+// LogSpec is what the datapath logs for the rule (plan.Logger): the
+// event goes to the reader tagged with the group, not to nfnetlink_log.
+func (t *NFLog) LogSpec() plan.LogSpec {
+	return plan.LogSpec{Kind: plan.LogNFLOG, Group: t.Group, Prefix: t.Prefix, Size: t.Len, HasSize: t.Flags&NFLogCopyLen != 0}
 }
