@@ -149,6 +149,11 @@ func (p *Plan) lower(c *Chain, index int, r *translator.Rule, slab *testSlab) (*
 		pr.Kind, pr.Target = ActJump, p.ChainByName(tg.Chain).ID
 	case *translator.Goto:
 		pr.Kind, pr.Target = ActGoto, p.ChainByName(tg.Chain).ID
+	case Rejecter:
+		if !tg.TCPReset() {
+			return nil, fmt.Errorf("target `REJECT --reject-with %s' is %w", tg.RejectName(), ErrNotInDatapath)
+		}
+		pr.Kind, pr.Target = ActReject, int(tg.RejectType())
 	default:
 		return nil, fmt.Errorf("target `%s' is %w", tg.Name(), ErrNotInDatapath)
 	}
@@ -251,7 +256,7 @@ func newShapes(rules []*Rule) shapes {
 	var hashID, lpmID int32
 	for i, r := range rules {
 		hash = appendShape(hash[:0], r.Tests, isKey)
-		if i == 0 || !bytes.Equal(hash, prevHash) {
+		if i == 0 || !bytes.Equal(hash, prevHash) || r.Kind == ActReject || rules[i-1].Kind == ActReject {
 			hashID++
 		}
 		sh.hash[i] = hashID
@@ -262,8 +267,8 @@ func newShapes(rules []*Rule) shapes {
 				n++
 			}
 		}
-		if n != 1 {
-			continue
+		if n != 1 || r.Kind == ActReject {
+			continue // REJECT runs as linear code only
 		}
 		lpm = appendShape(lpm[:0], r.Tests, isPrefix)
 		if i == 0 || sh.lpm[i-1] == 0 || !bytes.Equal(lpm, prevLPM) {

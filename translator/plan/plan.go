@@ -132,9 +132,12 @@ const (
 	ActReturn
 	ActJump
 	ActGoto
+	// ActReject drops the packet and answers it (REJECT); Action.Target
+	// is the reject type (xt.Reject.With).
+	ActReject
 )
 
-var actionNames = []string{"continue", "accept", "drop", "return", "jump", "goto"}
+var actionNames = []string{"continue", "accept", "drop", "return", "jump", "goto", "reject"}
 
 // String returns the action's name.
 func (k ActionKind) String() string {
@@ -148,7 +151,7 @@ func (k ActionKind) String() string {
 // this action matches.
 func (k ActionKind) Terminal() bool {
 	switch k {
-	case ActAccept, ActDrop, ActReturn, ActGoto:
+	case ActAccept, ActDrop, ActReturn, ActGoto, ActReject:
 		return true
 	}
 	return false
@@ -157,8 +160,20 @@ func (k ActionKind) Terminal() bool {
 // Action is a rule's target: a verdict, or a jump or goto to a chain.
 type Action struct {
 	Kind ActionKind
-	// Target is the chain ID of an ActJump or ActGoto.
+	// Target is the chain ID of an ActJump or ActGoto, the reject type
+	// of an ActReject.
 	Target int
+}
+
+// Rejecter is a target that drops the packet and sends an error in its
+// place (REJECT). The datapath runs the TCP reset only.
+type Rejecter interface {
+	// RejectType is the kernel's reject type (IPT_* or IP6T_*).
+	RejectType() uint8
+	// TCPReset reports whether the reply is a TCP RST.
+	TCPReset() bool
+	// RejectName is the type's name as iptables-save prints it.
+	RejectName() string
 }
 
 // Rule is one rule, lowered.
@@ -360,4 +375,14 @@ func CheckTables(rs *translator.Ruleset) error {
 		}
 	}
 	return nil
+}
+
+// Rejects reports whether a rule of the plan is a REJECT.
+func (p *Plan) Rejects() bool {
+	for _, r := range p.Rules {
+		if r.Kind == ActReject {
+			return true
+		}
+	}
+	return false
 }

@@ -112,6 +112,15 @@ func (t *Reject) Name() string { return "REJECT" }
 // Type returns the reject type.
 func (t *Reject) Type() RejectType { return RejectTypes[t.Family][t.With] }
 
+// RejectType returns the kernel's reject type (plan.Rejecter).
+func (t *Reject) RejectType() uint8 { return t.With }
+
+// TCPReset reports whether the reply is a TCP RST (plan.Rejecter).
+func (t *Reject) TCPReset() bool { return t.Type().TCPReset }
+
+// RejectName returns the type's name (plan.Rejecter).
+func (t *Reject) RejectName() string { return t.Type().Name }
+
 // Parse takes --reject-with: the first type, in kernel order, of which the
 // argument begins the name or the alias (so "icmp-" is
 // icmp-net-unreachable, as in iptables).
@@ -306,4 +315,55 @@ func rejectReset(c *translator.Context) (string, error) {
 // unspecified nor multicast.
 func rejectUnicast6(a netip.Addr) bool {
 	return !a.IsUnspecified() && !a.IsMulticast()
+}
+
+// ResetReply builds the IP packet of the TCP RST the kernel sends in
+// answer to p (nf_reject_iphdr_put, nf_reject_ip_tcphdr_put and their
+// IPv6 twins, with the default TTL or hop limit of 64), or returns nil
+// when it sends none (rejectReset). The datapath's reply is held to it.
+func ResetReply(p *packet.Packet) []byte {
+	c := &translator.Context{Packet: p, Hook: translator.Output}
+	if _, err := rejectReset(c); err != nil {
+		return nil
+	}
+	l4 := l4Bytes(p)
+	tcp := make([]byte, 20)
+	copy(tcp[0:], l4[2:4])
+	copy(tcp[2:], l4[0:2])
+	tcp[12] = 5 << 4
+	if l4[13]&packet.ACK != 0 {
+		copy(tcp[4:], l4[8:12])
+		tcp[13] = packet.RST
+	} else {
+		doff := int(l4[12]>>4) * 4
+		ack := binary.BigEndian.Uint32(l4[4:]) + uint32(len(l4)-doff)
+		if l4[13]&packet.SYN != 0 {
+			ack++
+		}
+		if l4[13]&packet.FIN != 0 {
+			ack++
+		}
+		binary.BigEndian.PutUint32(tcp[8:], ack)
+		tcp[13] = packet.RST | packet.ACK
+	}
+	binary.BigEndian.PutUint16(tcp[16:], packet.Checksum(tcp, packet.PseudoSum(p.Dst, p.Src, packet.ProtoTCP, 20)))
+	var ip []byte
+	if p.IPv6 {
+		ip = make([]byte, 40, 60)
+		ip[0] = 0x60
+		binary.BigEndian.PutUint16(ip[4:], 20)
+		ip[6], ip[7] = packet.ProtoTCP, 64
+		copy(ip[8:], p.Dst.AsSlice())
+		copy(ip[24:], p.Src.AsSlice())
+	} else {
+		ip = make([]byte, 20, 40)
+		ip[0] = 0x45
+		binary.BigEndian.PutUint16(ip[2:], 40)
+		ip[6] = 0x40 // DF
+		ip[8], ip[9] = 64, packet.ProtoTCP
+		copy(ip[12:], p.Dst.AsSlice())
+		copy(ip[16:], p.Src.AsSlice())
+		binary.BigEndian.PutUint16(ip[10:], packet.Checksum(ip, 0))
+	}
+	return append(ip, tcp...)
 }
