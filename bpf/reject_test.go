@@ -45,18 +45,7 @@ func TestRejectReset(t *testing.T) {
 		if _, err := bpf.Generate(p, bpf.XDP); !errors.Is(err, plan.ErrNotInDatapath) {
 			t.Fatalf("%v: REJECT at XDP: got %v, want it refused", fam, err)
 		}
-		spec, err := bpf.Generate(p, bpf.TC)
-		if err != nil {
-			t.Fatal(err)
-		}
-		g, err := h.d.Load(spec)
-		if err != nil {
-			t.Fatalf("load: %+v", err)
-		}
-		t.Cleanup(func() { g.Close() })
-		if err := h.d.Swap(g); err != nil {
-			t.Fatal(err)
-		}
+		g := h.loadRuleset(fam, text)
 		seg := func(flags uint8, seq, ack uint32, payload int, opts bool) *packet.Packet {
 			s := packet.Spec{Src: src, Dst: dst, Proto: packet.ProtoTCP, SrcPort: 40000, DstPort: 80, TCPFlags: flags, Payload: bytes.Repeat([]byte{7}, payload)}
 			if opts {
@@ -118,6 +107,116 @@ func TestRejectReset(t *testing.T) {
 	}
 }
 
+// loadRuleset loads a filter table into the harness' datapath and makes
+// it live.
+func (h *harness) loadRuleset(fam translator.Family, text string) *bpf.Generation {
+	h.tb.Helper()
+	rs, err := iptables.Restore(translator.NewRuleset(fam), strings.NewReader(text), iptables.RestoreOptions{})
+	if err != nil {
+		h.tb.Fatal(err)
+	}
+	p, err := plan.Build(rs, "filter", plan.Options{})
+	if err != nil {
+		h.tb.Fatal(err)
+	}
+	spec, err := bpf.Generate(p, bpf.TC)
+	if err != nil {
+		h.tb.Fatal(err)
+	}
+	g, err := h.d.Load(spec)
+	if err != nil {
+		h.tb.Fatalf("load: %+v", err)
+	}
+	h.tb.Cleanup(func() { g.Close() })
+	if err := h.d.Swap(g); err != nil {
+		h.tb.Fatal(err)
+	}
+	return g
+}
+
+// TestRejectUnreach runs packets into REJECT with each ICMP (ICMPv6) type
+// at INPUT and OUTPUT and holds the frame the program sends back to the
+// Go reference (xt.UnreachReply): the offending packet quoted, short or
+// cut at the kernel's limit; and packets the kernel does not answer
+// (errors, fragments, multicast) dropped unchanged. (FORWARD takes its
+// source address from a route lookup, which the test run's loopback
+// device does not give: the end-to-end test covers it.)
+func TestRejectUnreach(t *testing.T) {
+	h := newHarness(t)
+	for _, fam := range []translator.Family{translator.IPv4, translator.IPv6} {
+		src, dst := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+		mc := netip.MustParseAddr("224.0.0.5")
+		icmp := uint8(packet.ProtoICMP)
+		errType, queryType := uint8(3), uint8(8)
+		if fam == translator.IPv6 {
+			src, dst = netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2")
+			mc = netip.MustParseAddr("ff02::5")
+			icmp, errType, queryType = packet.ProtoICMPv6, 1, 128
+		}
+		build := func(s packet.Spec) *packet.Packet {
+			pk, err := packet.Parse(s.Bytes())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return pk
+		}
+		udp := func(n int) packet.Spec {
+			return packet.Spec{Src: src, Dst: dst, Proto: packet.ProtoUDP, SrcPort: 40000, DstPort: 53, TOS: 0x10, Payload: bytes.Repeat([]byte{0xa5, 3}, n)[:n]}
+		}
+		frag := udp(20)
+		frag.FragOffset = 10
+		mcast := udp(5)
+		mcast.Dst = mc
+		cases := []struct {
+			name string
+			p    *packet.Packet
+		}{
+			{"UDP", build(udp(5))},
+			{"UDP at the limit", build(udp(548 - 28))},
+			{"UDP cut", build(udp(1500))},
+			{"UDP odd", build(udp(63))},
+			{"TCP", build(packet.Spec{Src: src, Dst: dst, Proto: packet.ProtoTCP, SrcPort: 1, DstPort: 2, TCPFlags: packet.SYN})},
+			{"ICMP query", build(packet.Spec{Src: src, Dst: dst, Proto: icmp, ICMPType: queryType})},
+			{"ICMP error", build(packet.Spec{Src: src, Dst: dst, Proto: icmp, ICMPType: errType, Payload: make([]byte, 28)})},
+			{"fragment", build(frag)},
+			{"multicast", build(mcast)},
+		}
+		for i, rt := range xt.RejectTypes[fam] {
+			if rt.Name == "" || rt.TCPReset {
+				continue
+			}
+			text := "*filter\n-A INPUT -j REJECT --reject-with " + rt.Name + "\n-A OUTPUT -j REJECT --reject-with " + rt.Name + "\nCOMMIT\n"
+			g := h.loadRuleset(fam, text)
+			_ = i
+			for _, hook := range []translator.Hook{translator.Input, translator.Output} {
+				for _, c := range cases {
+					srcMAC, dstMAC := [6]byte{2, 0, 0, 0, 0, 1}, [6]byte{}
+					frame := packet.Ethernet(srcMAC, dstMAC, c.p.Data)
+					ret, out, counted := h.runFrame(g, hook, frame)
+					from := dst
+					if hook == translator.Output && fam == translator.IPv6 {
+						from = src // IPv4: see icmpCode
+					}
+					want := xt.UnreachReply(c.p, rt.Code, hook, from)
+					if counted != 1 {
+						t.Errorf("%v %v %s %s: the rules counted %d packets, want 1", fam, hook, rt.Name, c.name, counted)
+					}
+					if want == nil {
+						if ret != 2 || !bytes.Equal(out, frame) {
+							t.Errorf("%v %v %s %s: got action %d (frame changed %v), want the packet dropped unanswered", fam, hook, rt.Name, c.name, ret, !bytes.Equal(out, frame))
+						}
+						continue
+					}
+					wantFrame := packet.Ethernet(dstMAC, srcMAC, want)
+					if ret != 7 || !bytes.Equal(out, wantFrame) {
+						t.Errorf("%v %v %s %s: action %d, reply\n %x\nwant TC_ACT_REDIRECT and\n %x", fam, hook, rt.Name, c.name, ret, out, wantFrame)
+					}
+				}
+			}
+		}
+	}
+}
+
 // runFrame runs an Ethernet frame through the tc ingress hook forced to a
 // hook: the action code, the frame after the run, and how many packets
 // the generation's counters counted.
@@ -137,7 +236,7 @@ func (h *harness) runFrame(g *bpf.Generation, hook translator.Hook, frame []byte
 	if err != nil {
 		h.tb.Fatal(err)
 	}
-	out := make([]byte, len(frame)+256)
+	out := make([]byte, len(frame)+1024)
 	opts := &ebpf.RunOptions{Data: frame, DataOut: out, Context: skbCtx{}}
 	ret, err := h.prog.Run(opts)
 	if err != nil {

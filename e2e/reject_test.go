@@ -138,3 +138,191 @@ func connectOutcome(t *testing.T, from, to *nettest.NS, addr netip.Addr, port in
 	}
 	return out
 }
+
+// rejectUnreachFirewall answers UDP to one port per hook with the
+// default ICMP error, and one forwarded port with another type.
+func rejectUnreachFirewall(fam translator.Family) string {
+	other := "icmp-host-prohibited"
+	if fam == translator.IPv6 {
+		other = "icmp6-adm-prohibited"
+	}
+	return `*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -p udp -m udp --dport 5401 -j REJECT
+-A FORWARD -p udp -m udp --dport 5402 -j REJECT
+-A OUTPUT -p udp -m udp --dport 5403 -j REJECT
+-A FORWARD -p udp -m udp --dport 5404 -j REJECT --reject-with ` + other + `
+COMMIT
+`
+}
+
+// TestRejectUnreachAsIptablesLegacy sends UDP datagrams to ports REJECT
+// guards with its ICMP types at INPUT (client to the firewall), FORWARD
+// (client to server), OUTPUT (the firewall to the server, and to itself
+// through lo), in iptables-legacy and bpftables, IPv4 and IPv6: the
+// sending socket's next read must fail with ECONNREFUSED. A raw socket
+// in the client sees the error of another type sent for a forwarded
+// datagram: its type, code and source (the firewall's address on the
+// client's link) must be the same under both. REJECT's rules count one
+// packet each.
+func TestRejectUnreachAsIptablesLegacy(t *testing.T) {
+	nettest.RequireRoot(t)
+	for _, fam := range []translator.Family{translator.IPv4, translator.IPv6} {
+		rules := rejectUnreachFirewall(fam)
+		v4, v6, cmd := rules, "", "iptables"
+		want := []string{"refused", "refused", "refused", "refused", "type 3 code 10 from the firewall"}
+		if fam == translator.IPv6 {
+			v4, v6, cmd = "", rules, "ip6tables"
+			want[4] = "type 1 code 1 from the firewall"
+		}
+		for _, s := range []struct {
+			name  string
+			setup nettest.Setup
+			save  string
+		}{
+			{"iptables-legacy", nettest.IptablesLegacy(v4, v6), cmd + "-legacy-save"},
+			{"bpftables", Bpftables(v4, v6), ""},
+		} {
+			topo := nettest.NewTopology(t, s.setup)
+			loopback := netip.MustParseAddr("127.0.0.1")
+			if fam == translator.IPv6 {
+				loopback = netip.IPv6Loopback()
+			}
+			server := topo.ServerLink.Addr(fam)
+			got := []string{
+				udpRejectOutcome(t, topo.Client, topo.FirewallClientLink.Addr(fam), 5401),
+				udpRejectOutcome(t, topo.Client, server, 5402),
+				udpRejectOutcome(t, topo.Firewall, server, 5403),
+				udpRejectOutcome(t, topo.Firewall, loopback, 5403),
+				icmpErrorOutcome(t, topo, fam, server, 5404),
+			}
+			w := want
+			if s.name == "iptables-legacy" {
+				// netfilter's drop in OUTPUT fails the send (EPERM); at tc
+				// egress the send succeeded (docs/datapath.md)
+				w = append([]string(nil), want...)
+				w[2], w[3] = "EPERM, refused", "EPERM, refused"
+			}
+			if fmt.Sprint(got) != fmt.Sprint(w) {
+				t.Errorf("%s %s: outcomes %q, want %q", fam, s.name, got, w)
+			}
+			var saved string
+			if s.save != "" {
+				saved = topo.Firewall.Run(t, "", s.save, "-c").Stdout
+			} else {
+				saved = run(t, topo.Firewall, "", cmd+"-save", "-c").Stdout
+			}
+			for rule, n := range map[string]string{"--dport 5401": "[1:", "--dport 5402": "[1:", "--dport 5403": "[2:", "--dport 5404": "[1:"} {
+				if !savedCount(saved, rule, n) {
+					t.Errorf("%s %s: the rule with %s did not count %s packets:\n%s", fam, s.name, rule, n, saved)
+				}
+			}
+		}
+	}
+}
+
+// icmpErrorOutcome sends a UDP datagram from the client to the address
+// and port and reads the ICMP (ICMPv6) error that comes back about it on
+// a raw socket: "type T code C from the firewall" (or from its address),
+// or "nothing".
+func icmpErrorOutcome(t *testing.T, topo *nettest.Topology, fam translator.Family, addr netip.Addr, port int) string {
+	t.Helper()
+	out := "nothing"
+	if err := topo.Client.Within(func() error {
+		af, proto := syscall.AF_INET, syscall.IPPROTO_ICMP
+		if fam == translator.IPv6 {
+			af, proto = syscall.AF_INET6, syscall.IPPROTO_ICMPV6
+		}
+		fd, err := syscall.Socket(af, syscall.SOCK_RAW|syscall.SOCK_CLOEXEC, proto)
+		if err != nil {
+			return err
+		}
+		defer syscall.Close(fd)
+		tv := syscall.NsecToTimeval(int64(5 * time.Second))
+		if err := syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv); err != nil {
+			return err
+		}
+		c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr, uint16(port))))
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if _, err := c.Write([]byte("query")); err != nil {
+			return err
+		}
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := syscall.Recvfrom(fd, buf, 0)
+			if err != nil {
+				return nil // nothing came
+			}
+			b := buf[:n]
+			var src netip.Addr
+			switch sa := from.(type) {
+			case *syscall.SockaddrInet4:
+				src = netip.AddrFrom4(sa.Addr)
+				if len(b) < 20 {
+					continue
+				}
+				b = b[int(b[0]&0xf)*4:] // IPv4 raw sockets see the IP header
+			case *syscall.SockaddrInet6:
+				src = netip.AddrFrom16(sa.Addr)
+			}
+			// an error quoting our datagram: the quoted UDP header's port
+			ipLen := 20
+			if fam == translator.IPv6 {
+				ipLen = 40
+			}
+			if len(b) < 8+ipLen+4 || int(b[8+ipLen+2])<<8|int(b[8+ipLen+3]) != port {
+				continue
+			}
+			who := src.String()
+			if src == topo.FirewallClientLink.Addr(fam) {
+				who = "the firewall"
+			}
+			out = fmt.Sprintf("type %d code %d from %s", b[0], b[1], who)
+			return nil
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// udpRejectOutcome sends a datagram and reads: "refused" when the read
+// fails with ECONNREFUSED, with "EPERM, " before it when the send failed
+// with EPERM (netfilter's verdict in OUTPUT reaches the sender), else what
+// went otherwise.
+func udpRejectOutcome(t *testing.T, from *nettest.NS, addr netip.Addr, port int) string {
+	t.Helper()
+	dst := net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr, uint16(port)))
+	out := ""
+	if err := from.Within(func() error {
+		c, err := net.DialUDP("udp", nil, dst)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if _, err := c.Write([]byte("query")); errors.Is(err, syscall.EPERM) {
+			out = "EPERM, "
+		} else if err != nil {
+			return err
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err = c.Read(make([]byte, 64))
+		switch {
+		case errors.Is(err, syscall.ECONNREFUSED):
+			out += "refused"
+		case err == nil:
+			out += "reply"
+		default:
+			out += "nothing"
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

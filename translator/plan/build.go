@@ -150,10 +150,10 @@ func (p *Plan) lower(c *Chain, index int, r *translator.Rule, slab *testSlab) (*
 	case *translator.Goto:
 		pr.Kind, pr.Target = ActGoto, p.ChainByName(tg.Chain).ID
 	case Rejecter:
-		if !tg.TCPReset() {
-			return nil, fmt.Errorf("target `REJECT --reject-with %s' is %w", tg.RejectName(), ErrNotInDatapath)
+		pr.Kind, pr.Target = ActReject, int(tg.RejectCode())
+		if tg.TCPReset() {
+			pr.Target = RejectReset
 		}
-		pr.Kind, pr.Target = ActReject, int(tg.RejectType())
 	default:
 		return nil, fmt.Errorf("target `%s' is %w", tg.Name(), ErrNotInDatapath)
 	}

@@ -160,21 +160,24 @@ func (k ActionKind) Terminal() bool {
 // Action is a rule's target: a verdict, or a jump or goto to a chain.
 type Action struct {
 	Kind ActionKind
-	// Target is the chain ID of an ActJump or ActGoto, the reject type
-	// of an ActReject.
+	// Target is the chain ID of an ActJump or ActGoto; of an ActReject,
+	// RejectReset or the ICMP code.
 	Target int
 }
 
 // Rejecter is a target that drops the packet and sends an error in its
-// place (REJECT). The datapath runs the TCP reset only.
+// place (REJECT).
 type Rejecter interface {
-	// RejectType is the kernel's reject type (IPT_* or IP6T_*).
-	RejectType() uint8
 	// TCPReset reports whether the reply is a TCP RST.
 	TCPReset() bool
-	// RejectName is the type's name as iptables-save prints it.
-	RejectName() string
+	// RejectCode is the ICMP (ICMPv6) destination unreachable code of
+	// the reply otherwise.
+	RejectCode() uint8
 }
+
+// RejectReset is the Target of an ActReject whose reply is a TCP RST;
+// others hold the ICMP code.
+const RejectReset = 256
 
 // Rule is one rule, lowered.
 type Rule struct {

@@ -112,14 +112,11 @@ func (t *Reject) Name() string { return "REJECT" }
 // Type returns the reject type.
 func (t *Reject) Type() RejectType { return RejectTypes[t.Family][t.With] }
 
-// RejectType returns the kernel's reject type (plan.Rejecter).
-func (t *Reject) RejectType() uint8 { return t.With }
-
 // TCPReset reports whether the reply is a TCP RST (plan.Rejecter).
 func (t *Reject) TCPReset() bool { return t.Type().TCPReset }
 
-// RejectName returns the type's name (plan.Rejecter).
-func (t *Reject) RejectName() string { return t.Type().Name }
+// RejectCode returns the ICMP code of the reply (plan.Rejecter).
+func (t *Reject) RejectCode() uint8 { return t.Type().Code }
 
 // Parse takes --reject-with: the first type, in kernel order, of which the
 // argument begins the name or the alias (so "icmp-" is
@@ -366,4 +363,49 @@ func ResetReply(p *packet.Packet) []byte {
 		binary.BigEndian.PutUint16(ip[10:], packet.Checksum(ip, 0))
 	}
 	return append(ip, tcp...)
+}
+
+// UnreachReply builds the IP packet of the ICMP (ICMPv6) destination
+// unreachable error with the code the kernel sends from src in answer to
+// p at the hook (icmp_send, icmp6_send: the offending packet quoted up to
+// 576 or 1280 bytes of reply; TTL or hop limit 64; IPv4 TOS of network
+// control, IP ID 0 where the kernel picks one), or nil when it sends none.
+// The datapath's reply is held to it.
+func UnreachReply(p *packet.Packet, code uint8, hook translator.Hook, src netip.Addr) []byte {
+	c := &translator.Context{Packet: p, Hook: hook}
+	ip := p.Data
+	if int(p.Len) <= len(ip) {
+		ip = ip[:p.Len]
+	}
+	if p.IPv6 {
+		if _, err := rejectUnreach6(c, code); err != nil {
+			return nil
+		}
+		q := ip[:min(len(ip), 1280-48)]
+		b := make([]byte, 48, 48+len(q))
+		b[0] = 0x60
+		binary.BigEndian.PutUint16(b[4:], uint16(8+len(q)))
+		b[6], b[7] = packet.ProtoICMPv6, 64
+		copy(b[8:], src.AsSlice())
+		copy(b[24:], p.Src.AsSlice())
+		b[40], b[41] = 1, code
+		b = append(b, q...)
+		binary.BigEndian.PutUint16(b[42:], packet.Checksum(b[40:], packet.PseudoSum(src, p.Src, packet.ProtoICMPv6, len(b)-40)))
+		return b
+	}
+	if _, err := rejectUnreach4(c, code); err != nil {
+		return nil
+	}
+	q := ip[:min(len(ip), 576-28)]
+	b := make([]byte, 28, 28+len(q))
+	b[0], b[1] = 0x45, p.TOS&0x1e|0xc0
+	binary.BigEndian.PutUint16(b[2:], uint16(28+len(q)))
+	b[8], b[9] = 64, packet.ProtoICMP
+	copy(b[12:], src.AsSlice())
+	copy(b[16:], p.Src.AsSlice())
+	binary.BigEndian.PutUint16(b[10:], packet.Checksum(b[:20], 0))
+	b[20], b[21] = 3, code
+	b = append(b, q...)
+	binary.BigEndian.PutUint16(b[22:], packet.Checksum(b[20:], 0))
+	return b
 }
