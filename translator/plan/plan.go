@@ -133,7 +133,7 @@ const (
 	ActJump
 	ActGoto
 	// ActReject drops the packet and answers it (REJECT); Action.Target
-	// is the reject type (xt.Reject.With).
+	// is RejectReset or the ICMP code.
 	ActReject
 )
 

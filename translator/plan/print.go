@@ -100,6 +100,11 @@ func (a Action) describe(p *Plan) string {
 	switch a.Kind {
 	case ActJump, ActGoto:
 		return fmt.Sprintf("%s %s", a.Kind, p.Chains[a.Target].Name)
+	case ActReject:
+		if a.Target == RejectReset {
+			return "reject tcp-reset"
+		}
+		return fmt.Sprintf("reject icmp code %d", a.Target)
 	}
 	return a.Kind.String()
 }

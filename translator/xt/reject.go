@@ -318,8 +318,9 @@ func rejectUnicast6(a netip.Addr) bool {
 // answer to p (nf_reject_iphdr_put, nf_reject_ip_tcphdr_put and their
 // IPv6 twins, with the default TTL or hop limit of 64), or returns nil
 // when it sends none (rejectReset). The datapath's reply is held to it.
+// The checksum is not verified, as the datapath does not verify it.
 func ResetReply(p *packet.Packet) []byte {
-	c := &translator.Context{Packet: p, Hook: translator.Output}
+	c := &translator.Context{Packet: p, Hook: translator.Output} // OUTPUT: no checksum check
 	if _, err := rejectReset(c); err != nil {
 		return nil
 	}
