@@ -150,6 +150,8 @@ func (g *gen) action(e *emitter, a plan.Action, sc scope) {
 		e.ret(verdictAccept)
 	case plan.ActDrop:
 		e.ret(verdictDrop)
+	case plan.ActReject:
+		e.ret(verdictReject + int32(a.Target))
 	case plan.ActReturn:
 		e.ret(sc.ret)
 	case plan.ActJump, plan.ActGoto:

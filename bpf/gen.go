@@ -361,6 +361,11 @@ func (g *gen) program(k Kind, root *plan.Chain) (*ebpf.ProgramSpec, error) {
 	g.inlineCount = countSites(order) <= maxInlineCounts
 	name := EntryProgram(k)
 	if root == nil {
+		if k == XDP {
+			if err := rejectAtXDP(g.p); err != nil {
+				return nil, err
+			}
+		}
 		var roots []*plan.Chain
 		for _, h := range []translator.Hook{translator.Input, translator.Forward, translator.Output, translator.PreRouting, translator.PostRouting} {
 			if id, ok := g.p.Entry[h]; ok {
@@ -506,6 +511,14 @@ func (g *gen) entryMain(e *emitter, k Kind, roots []*plan.Chain) {
 	errLabel := e.newLabel("err")
 	e.emit(asm.JEq.Imm(asm.R0, verdictError, errLabel))
 	dropIt := e.newLabel("drop")
+	if g.p.Rejects() {
+		rejectIt := e.newLabel("reject")
+		e.emit(asm.JGE.Imm(asm.R0, verdictReject, rejectIt))
+		defer func() {
+			e.mark(rejectIt)
+			rejectCode(e, k, g.p.Family)
+		}()
+	}
 	e.emit(asm.JNE.Imm(asm.R0, verdictAccept, dropIt))
 	if g.ct {
 		// the accepted packet's new connection is confirmed

@@ -107,6 +107,9 @@ const (
 	// when the chain ends without a verdict: RETURN, or a goto whose
 	// target returned. The chain's function returns verdictContinue.
 	verdictReturn = 4
+	// verdictReject plus an ActReject's target (plan.RejectReset or the
+	// ICMP code) drops the packet and answers it (bpf/reject.go).
+	verdictReject = 16
 )
 
 // Action codes of the program types.

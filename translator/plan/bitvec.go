@@ -1175,7 +1175,10 @@ func newBVRuns(rules []*Rule, fam translator.Family, minRun int, sh shapes) *bvR
 // lowAt returns rule i lowered for a bit-vector, nil if it cannot take it.
 func (b *bvRuns) lowAt(i int) *bvRule {
 	if !b.lowered[i] {
-		b.low[i], b.lowered[i] = bvLower(b.rules[i], b.fam), true
+		if b.rules[i].Kind != ActReject { // REJECT runs as linear code only
+			b.low[i] = bvLower(b.rules[i], b.fam)
+		}
+		b.lowered[i] = true
 	}
 	return b.low[i]
 }

@@ -152,6 +152,11 @@ func (p *Plan) lower(c *Chain, index int, r *translator.Rule, slab *testSlab) (*
 	case Logger:
 		pr.Kind, pr.Log = ActLog, len(p.Logs)
 		p.Logs = append(p.Logs, tg.LogSpec())
+	case Rejecter:
+		pr.Kind, pr.Target = ActReject, int(tg.RejectCode())
+		if tg.TCPReset() {
+			pr.Target = RejectReset
+		}
 	default:
 		return nil, fmt.Errorf("target `%s' is %w", tg.Name(), ErrNotInDatapath)
 	}
@@ -262,7 +267,7 @@ func newShapes(rules []*Rule) shapes {
 			continue
 		}
 		hash = appendShape(hash[:0], r.Tests, isKey)
-		if i == 0 || after || !bytes.Equal(hash, prevHash) {
+		if i == 0 || after || !bytes.Equal(hash, prevHash) || r.Kind == ActReject || rules[i-1].Kind == ActReject {
 			hashID++
 		}
 		after = false
@@ -274,8 +279,8 @@ func newShapes(rules []*Rule) shapes {
 				n++
 			}
 		}
-		if n != 1 {
-			continue
+		if n != 1 || r.Kind == ActReject {
+			continue // REJECT runs as linear code only
 		}
 		lpm = appendShape(lpm[:0], r.Tests, isPrefix)
 		if i == 0 || sh.lpm[i-1] == 0 || !bytes.Equal(lpm, prevLPM) {

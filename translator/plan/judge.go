@@ -80,6 +80,8 @@ func (p *Plan) runChain(c *Chain, v Values, j *Judgement, depth int) (ActionKind
 				continue
 			case ActAccept, ActDrop:
 				return r.Kind, nil
+			case ActReject:
+				return ActDrop, nil
 			case ActReturn:
 				return ActReturn, nil
 			case ActJump, ActGoto:

@@ -148,9 +148,12 @@ const (
 	// ActLog logs the packet (LOG, NFLOG: Plan.Logs[Action.Log]) and
 	// goes on, as ActContinue does.
 	ActLog
+	// ActReject drops the packet and answers it (REJECT); Action.Target
+	// is RejectReset or the ICMP code.
+	ActReject
 )
 
-var actionNames = []string{"continue", "accept", "drop", "return", "jump", "goto", "log"}
+var actionNames = []string{"continue", "accept", "drop", "return", "jump", "goto", "log", "reject"}
 
 // String returns the action's name.
 func (k ActionKind) String() string {
@@ -164,7 +167,7 @@ func (k ActionKind) String() string {
 // this action matches.
 func (k ActionKind) Terminal() bool {
 	switch k {
-	case ActAccept, ActDrop, ActReturn, ActGoto:
+	case ActAccept, ActDrop, ActReturn, ActGoto, ActReject:
 		return true
 	}
 	return false
@@ -173,11 +176,26 @@ func (k ActionKind) Terminal() bool {
 // Action is a rule's target: a verdict, or a jump or goto to a chain.
 type Action struct {
 	Kind ActionKind
-	// Target is the chain ID of an ActJump or ActGoto.
+	// Target is the chain ID of an ActJump or ActGoto; of an ActReject,
+	// RejectReset or the ICMP code.
 	Target int
 	// Log indexes Plan.Logs for an ActLog.
 	Log int
 }
+
+// Rejecter is a target that drops the packet and sends an error in its
+// place (REJECT).
+type Rejecter interface {
+	// TCPReset reports whether the reply is a TCP RST.
+	TCPReset() bool
+	// RejectCode is the ICMP (ICMPv6) destination unreachable code of
+	// the reply otherwise.
+	RejectCode() uint8
+}
+
+// RejectReset is the Target of an ActReject whose reply is a TCP RST;
+// others hold the ICMP code.
+const RejectReset = 256
 
 // Rule is one rule, lowered.
 type Rule struct {
@@ -384,4 +402,14 @@ func CheckTables(rs *translator.Ruleset) error {
 		}
 	}
 	return nil
+}
+
+// Rejects reports whether a rule of the plan is a REJECT.
+func (p *Plan) Rejects() bool {
+	for _, r := range p.Rules {
+		if r.Kind == ActReject {
+			return true
+		}
+	}
+	return false
 }

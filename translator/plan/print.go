@@ -106,6 +106,11 @@ func (a Action) describe(p *Plan) string {
 		return fmt.Sprintf("%s %s", a.Kind, p.Chains[a.Target].Name)
 	case ActLog:
 		return p.Logs[a.Log].String()
+	case ActReject:
+		if a.Target == RejectReset {
+			return "reject tcp-reset"
+		}
+		return fmt.Sprintf("reject icmp code %d", a.Target)
 	}
 	return a.Kind.String()
 }

@@ -112,6 +112,12 @@ func (t *Reject) Name() string { return "REJECT" }
 // Type returns the reject type.
 func (t *Reject) Type() RejectType { return RejectTypes[t.Family][t.With] }
 
+// TCPReset reports whether the reply is a TCP RST (plan.Rejecter).
+func (t *Reject) TCPReset() bool { return t.Type().TCPReset }
+
+// RejectCode returns the ICMP code of the reply (plan.Rejecter).
+func (t *Reject) RejectCode() uint8 { return t.Type().Code }
+
 // Parse takes --reject-with: the first type, in kernel order, of which the
 // argument begins the name or the alias (so "icmp-" is
 // icmp-net-unreachable, as in iptables).
@@ -306,4 +312,101 @@ func rejectReset(c *translator.Context) (string, error) {
 // unspecified nor multicast.
 func rejectUnicast6(a netip.Addr) bool {
 	return !a.IsUnspecified() && !a.IsMulticast()
+}
+
+// ResetReply builds the IP packet of the TCP RST the kernel sends in
+// answer to p (nf_reject_iphdr_put, nf_reject_ip_tcphdr_put and their
+// IPv6 twins, with the default TTL or hop limit of 64), or returns nil
+// when it sends none (rejectReset). The datapath's reply is held to it.
+// The checksum is not verified, as the datapath does not verify it.
+func ResetReply(p *packet.Packet) []byte {
+	c := &translator.Context{Packet: p, Hook: translator.Output} // OUTPUT: no checksum check
+	if _, err := rejectReset(c); err != nil {
+		return nil
+	}
+	l4 := l4Bytes(p)
+	tcp := make([]byte, 20)
+	copy(tcp[0:], l4[2:4])
+	copy(tcp[2:], l4[0:2])
+	tcp[12] = 5 << 4
+	if l4[13]&packet.ACK != 0 {
+		copy(tcp[4:], l4[8:12])
+		tcp[13] = packet.RST
+	} else {
+		doff := int(l4[12]>>4) * 4
+		ack := binary.BigEndian.Uint32(l4[4:]) + uint32(len(l4)-doff)
+		if l4[13]&packet.SYN != 0 {
+			ack++
+		}
+		if l4[13]&packet.FIN != 0 {
+			ack++
+		}
+		binary.BigEndian.PutUint32(tcp[8:], ack)
+		tcp[13] = packet.RST | packet.ACK
+	}
+	binary.BigEndian.PutUint16(tcp[16:], packet.Checksum(tcp, packet.PseudoSum(p.Dst, p.Src, packet.ProtoTCP, 20)))
+	var ip []byte
+	if p.IPv6 {
+		ip = make([]byte, 40, 60)
+		ip[0] = 0x60
+		binary.BigEndian.PutUint16(ip[4:], 20)
+		ip[6], ip[7] = packet.ProtoTCP, 64
+		copy(ip[8:], p.Dst.AsSlice())
+		copy(ip[24:], p.Src.AsSlice())
+	} else {
+		ip = make([]byte, 20, 40)
+		ip[0] = 0x45
+		binary.BigEndian.PutUint16(ip[2:], 40)
+		ip[6] = 0x40 // DF
+		ip[8], ip[9] = 64, packet.ProtoTCP
+		copy(ip[12:], p.Dst.AsSlice())
+		copy(ip[16:], p.Src.AsSlice())
+		binary.BigEndian.PutUint16(ip[10:], packet.Checksum(ip, 0))
+	}
+	return append(ip, tcp...)
+}
+
+// UnreachReply builds the IP packet of the ICMP (ICMPv6) destination
+// unreachable error with the code the kernel sends from src in answer to
+// p at the hook (icmp_send, icmp6_send: the offending packet quoted up to
+// 576 or 1280 bytes of reply; TTL or hop limit 64; IPv4 TOS of network
+// control, IP ID 0 where the kernel picks one), or nil when it sends none.
+// The datapath's reply is held to it.
+func UnreachReply(p *packet.Packet, code uint8, hook translator.Hook, src netip.Addr) []byte {
+	c := &translator.Context{Packet: p, Hook: hook}
+	ip := p.Data
+	if int(p.Len) <= len(ip) {
+		ip = ip[:p.Len]
+	}
+	if p.IPv6 {
+		if _, err := rejectUnreach6(c, code); err != nil {
+			return nil
+		}
+		q := ip[:min(len(ip), 1280-48)]
+		b := make([]byte, 48, 48+len(q))
+		b[0] = 0x60
+		binary.BigEndian.PutUint16(b[4:], uint16(8+len(q)))
+		b[6], b[7] = packet.ProtoICMPv6, 64
+		copy(b[8:], src.AsSlice())
+		copy(b[24:], p.Src.AsSlice())
+		b[40], b[41] = 1, code
+		b = append(b, q...)
+		binary.BigEndian.PutUint16(b[42:], packet.Checksum(b[40:], packet.PseudoSum(src, p.Src, packet.ProtoICMPv6, len(b)-40)))
+		return b
+	}
+	if _, err := rejectUnreach4(c, code); err != nil {
+		return nil
+	}
+	q := ip[:min(len(ip), 576-28)]
+	b := make([]byte, 28, 28+len(q))
+	b[0], b[1] = 0x45, p.TOS&0x1e|0xc0
+	binary.BigEndian.PutUint16(b[2:], uint16(28+len(q)))
+	b[8], b[9] = 64, packet.ProtoICMP
+	copy(b[12:], src.AsSlice())
+	copy(b[16:], p.Src.AsSlice())
+	binary.BigEndian.PutUint16(b[10:], packet.Checksum(b[:20], 0))
+	b[20], b[21] = 3, code
+	b = append(b, q...)
+	binary.BigEndian.PutUint16(b[22:], packet.Checksum(b[20:], 0))
+	return b
 }
