@@ -344,22 +344,21 @@ func parse(e *emitter, h HookSpec, k Kind, read reader, rare, passLabel string) 
 		)
 		// A header that does not fit stays the protocol, with the
 		// bytes that are there.
-		e.mark(gen)
-		loadAt(asm.R8, hsL4, 2, extDone)
-		e.emit(
-			asm.LoadMem(asm.R0, asm.R10, hsL4+1, asm.Byte),
-			asm.Add.Imm(asm.R0, 1),
-			asm.LSh.Imm(asm.R0, 3),
-			asm.Ja.Label(next),
-		)
-		e.mark(ah)
-		loadAt(asm.R8, hsL4, 2, extDone)
-		e.emit(
-			asm.LoadMem(asm.R0, asm.R10, hsL4+1, asm.Byte),
-			asm.Add.Imm(asm.R0, 2),
-			asm.LSh.Imm(asm.R0, 2),
-			asm.Ja.Label(next),
-		)
+		// the length byte counts 8-byte units after the first, in AH
+		// 4-byte units after the first two
+		for _, h := range []struct {
+			at           string
+			extra, shift int32
+		}{{gen, 1, 3}, {ah, 2, 2}} {
+			e.mark(h.at)
+			loadAt(asm.R8, hsL4, 2, extDone)
+			e.emit(
+				asm.LoadMem(asm.R0, asm.R10, hsL4+1, asm.Byte),
+				asm.Add.Imm(asm.R0, h.extra),
+				asm.LSh.Imm(asm.R0, h.shift),
+				asm.Ja.Label(next),
+			)
+		}
 		e.mark(frag)
 		loadAt(asm.R8, hsL4, 4, extDone)
 		e.emit(
@@ -598,6 +597,19 @@ func xdpPktType(e *emitter, l2 int, read reader) {
 	e.mark(done)
 }
 
+// fibCall calls bpf_fib_lookup with the struct bpf_fib_lookup built at
+// the stack slot; r6 is the context, r0 the answer.
+func fibCall(e *emitter, params int16, flags int32) {
+	e.emit(
+		asm.Mov.Reg(asm.R1, asm.R6),
+		asm.Mov.Reg(asm.R2, asm.R10),
+		asm.Add.Imm(asm.R2, int32(params)),
+		asm.Mov.Imm(asm.R3, fibSize),
+		asm.Mov.Imm(asm.R4, flags),
+		asm.FnFibLookup.Call(),
+	)
+}
+
 // fibLookup decides INPUT or FORWARD by the kernel's route lookup and
 // jumps to judge; other answers (blackhole, unreachable) leave the packet
 // to the kernel. The lookup is given no length, so it checks no MTU: the
@@ -657,13 +669,8 @@ func fibLookup(e *emitter, k Kind, pass, judge string) {
 	}
 	e.mark(call)
 	fwd, input := e.newLabel("fwd"), e.newLabel("input")
+	fibCall(e, hsFib, fibSkipNeigh|fibMarkFlag)
 	e.emit(
-		asm.Mov.Reg(asm.R1, asm.R6),
-		asm.Mov.Reg(asm.R2, asm.R10),
-		asm.Add.Imm(asm.R2, hsFib),
-		asm.Mov.Imm(asm.R3, fibSize),
-		asm.Mov.Imm(asm.R4, fibSkipNeigh|fibMarkFlag),
-		asm.FnFibLookup.Call(),
 		asm.JEq.Imm(asm.R0, fibSuccess, fwd),
 		asm.JEq.Imm(asm.R0, fibNoNeigh, fwd),
 		asm.JEq.Imm(asm.R0, fibFragNeeded, fwd),

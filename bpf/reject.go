@@ -193,25 +193,11 @@ func rstCode(e *emitter, fam translator.Family, drop string) {
 	if v6 {
 		// ipv6_addr_type & IPV6_ADDR_UNICAST of both addresses
 		for _, off := range []int16{offSrc, offDst} {
-			nonzero := e.newLabel("rjaddr")
-			e.emit(
-				asm.LoadMem(asm.R1, asm.R7, off, asm.Byte),
-				asm.JEq.Imm(asm.R1, 0xff, drop),
-				asm.LoadMem(asm.R1, asm.R7, off, asm.DWord),
-				asm.JNE.Imm(asm.R1, 0, nonzero),
-				asm.LoadMem(asm.R1, asm.R7, off+8, asm.DWord),
-				asm.JEq.Imm(asm.R1, 0, drop),
-			)
-			e.mark(nonzero)
+			dropIfMulticast6(e, off, drop)
+			dropIfUnspecified6(e, off, drop)
 		}
 	} else {
-		e.emit(
-			asm.LoadMem(asm.R1, asm.R7, offDst, asm.Word),
-			asm.JEq.Imm(asm.R1, -1, drop), // 255.255.255.255
-			asm.LoadMem(asm.R1, asm.R7, offDst, asm.Byte),
-			asm.And.Imm(asm.R1, 0xf0),
-			asm.JEq.Imm(asm.R1, 0xe0, drop),
-		)
+		dropIfBroadcast4(e, drop)
 	}
 
 	// the offending headers
@@ -317,13 +303,7 @@ func rstCode(e *emitter, fam translator.Family, drop string) {
 		csumDiff(e, rjPseudo, 4, true)
 	}
 	csumDiff(e, tcp, 20, true)
-	csumFold(e)
-	e.emit(asm.StoreMem(asm.R10, tcp+16, asm.R0, asm.Half))
-	if !v6 {
-		csumDiff(e, rjIP, 20, false)
-		csumFold(e)
-		e.emit(asm.StoreMem(asm.R10, rjIP+10, asm.R0, asm.Half))
-	}
+	sealHeaders(e, v6, tcp+16)
 
 	// the packet becomes the reply
 	e.emit(
@@ -332,11 +312,65 @@ func rstCode(e *emitter, fam translator.Family, drop string) {
 		asm.Mov.Imm(asm.R3, 0),
 		asm.FnSkbChangeTail.Call(),
 		asm.JNE.Imm(asm.R0, 0, drop),
+	)
+	storeReply(e, total, drop)
+}
+
+// dropIfBroadcast4 jumps to drop when the IPv4 destination is the
+// limited broadcast address or multicast (224.0.0.0/4).
+func dropIfBroadcast4(e *emitter, drop string) {
+	e.emit(
+		asm.LoadMem(asm.R1, asm.R7, offDst, asm.Word),
+		asm.JEq.Imm(asm.R1, -1, drop), // 255.255.255.255
+		asm.LoadMem(asm.R1, asm.R7, offDst, asm.Byte),
+		asm.And.Imm(asm.R1, 0xf0),
+		asm.JEq.Imm(asm.R1, 0xe0, drop),
+	)
+}
+
+// dropIfMulticast6 jumps to drop when the IPv6 address at the packet
+// context's offset is multicast (ff00::/8).
+func dropIfMulticast6(e *emitter, off int16, drop string) {
+	e.emit(
+		asm.LoadMem(asm.R1, asm.R7, off, asm.Byte),
+		asm.JEq.Imm(asm.R1, 0xff, drop),
+	)
+}
+
+// dropIfUnspecified6 jumps to drop when the IPv6 address at the packet
+// context's offset is ::.
+func dropIfUnspecified6(e *emitter, off int16, drop string) {
+	nonzero := e.newLabel("rjaddr")
+	e.emit(
+		asm.LoadMem(asm.R1, asm.R7, off, asm.DWord),
+		asm.JNE.Imm(asm.R1, 0, nonzero),
+		asm.LoadMem(asm.R1, asm.R7, off+8, asm.DWord),
+		asm.JEq.Imm(asm.R1, 0, drop),
+	)
+	e.mark(nonzero)
+}
+
+// sealHeaders stores the folded layer 4 checksum in r0 at the stack slot
+// l4csum and, in IPv4, the IP header's checksum.
+func sealHeaders(e *emitter, v6 bool, l4csum int16) {
+	csumFold(e)
+	e.emit(asm.StoreMem(asm.R10, l4csum, asm.R0, asm.Half))
+	if !v6 {
+		csumDiff(e, rjIP, 20, false)
+		csumFold(e)
+		e.emit(asm.StoreMem(asm.R10, rjIP+10, asm.R0, asm.Half))
+	}
+}
+
+// storeReply writes the reply's first n bytes, built on the stack from
+// rjEth on, over the packet's.
+func storeReply(e *emitter, n int32, drop string) {
+	e.emit(
 		asm.Mov.Reg(asm.R1, asm.R6),
 		asm.Mov.Imm(asm.R2, 0),
 		asm.Mov.Reg(asm.R3, asm.R10),
 		asm.Add.Imm(asm.R3, rjEth),
-		asm.Mov.Imm(asm.R4, total),
+		asm.Mov.Imm(asm.R4, n),
 		asm.Mov.Imm(asm.R5, skbRecomputeCsum),
 		asm.FnSkbStoreBytes.Call(),
 		asm.JNE.Imm(asm.R0, 0, drop),
@@ -410,18 +444,9 @@ func icmpCode(e *emitter, k Kind, fam translator.Family, drop string) {
 	)
 	e.mark(hostOK)
 	if v6 {
-		nonzero := e.newLabel("rjsrc")
-		e.emit(
-			asm.LoadMem(asm.R1, asm.R7, offDst, asm.Byte),
-			asm.JEq.Imm(asm.R1, 0xff, drop),
-			asm.LoadMem(asm.R1, asm.R7, offSrc, asm.Byte),
-			asm.JEq.Imm(asm.R1, 0xff, drop),
-			asm.LoadMem(asm.R1, asm.R7, offSrc, asm.DWord),
-			asm.JNE.Imm(asm.R1, 0, nonzero),
-			asm.LoadMem(asm.R1, asm.R7, offSrc+8, asm.DWord),
-			asm.JEq.Imm(asm.R1, 0, drop),
-		)
-		e.mark(nonzero)
+		dropIfMulticast6(e, offDst, drop)
+		dropIfMulticast6(e, offSrc, drop)
+		dropIfUnspecified6(e, offSrc, drop)
 		notICMP := e.newLabel("rjnoicmp")
 		e.emit(
 			asm.LoadMem(asm.R1, asm.R7, offProto, asm.Byte),
@@ -435,12 +460,8 @@ func icmpCode(e *emitter, k Kind, fam translator.Family, drop string) {
 		e.mark(notICMP)
 	} else {
 		notICMP := e.newLabel("rjnoicmp")
+		dropIfBroadcast4(e, drop)
 		e.emit(
-			asm.LoadMem(asm.R1, asm.R7, offDst, asm.Word),
-			asm.JEq.Imm(asm.R1, -1, drop),
-			asm.LoadMem(asm.R1, asm.R7, offDst, asm.Byte),
-			asm.And.Imm(asm.R1, 0xf0),
-			asm.JEq.Imm(asm.R1, 0xe0, drop),
 			asm.LoadMem(asm.R1, asm.R7, offProto, asm.Byte),
 			asm.JNE.Imm(asm.R1, 1, notICMP),
 			asm.LoadMem(asm.R1, asm.R7, offL4Avail, asm.Half),
@@ -548,15 +569,8 @@ func icmpCode(e *emitter, k Kind, fam translator.Family, drop string) {
 			asm.StoreMem(asm.R10, rjFib+fibDst+int16(i), asm.R1, asm.Word),
 		)
 	}
-	e.emit(
-		asm.Mov.Reg(asm.R1, asm.R6),
-		asm.Mov.Reg(asm.R2, asm.R10),
-		asm.Add.Imm(asm.R2, rjFib),
-		asm.Mov.Imm(asm.R3, fibSize),
-		asm.Mov.Imm(asm.R4, fibSrcFlag|fibSkipNeigh),
-		asm.FnFibLookup.Call(),
-		asm.JNE.Imm(asm.R0, fibSuccess, drop),
-	)
+	fibCall(e, rjFib, fibSrcFlag|fibSkipNeigh)
+	e.emit(asm.JNE.Imm(asm.R0, fibSuccess, drop))
 	copyHalves(e, asm.R10, rjFib+fibSrc, srcOff, addrLen)
 	e.emit(asm.Ja.Label(srcDone))
 	e.mark(notFwd)
@@ -632,21 +646,6 @@ func icmpCode(e *emitter, k Kind, fam translator.Family, drop string) {
 		csumDiff(e, rjPseudo, 8, true)
 		csumDiff(e, rjIP+8, 32, true)
 	}
-	csumFold(e)
-	e.emit(asm.StoreMem(asm.R10, icmp+2, asm.R0, asm.Half))
-	if !v6 {
-		csumDiff(e, rjIP, 20, false)
-		csumFold(e)
-		e.emit(asm.StoreMem(asm.R10, rjIP+10, asm.R0, asm.Half))
-	}
-	e.emit(
-		asm.Mov.Reg(asm.R1, asm.R6),
-		asm.Mov.Imm(asm.R2, 0),
-		asm.Mov.Reg(asm.R3, asm.R10),
-		asm.Add.Imm(asm.R3, rjEth),
-		asm.Mov.Imm(asm.R4, 14+hdrs),
-		asm.Mov.Imm(asm.R5, skbRecomputeCsum),
-		asm.FnSkbStoreBytes.Call(),
-		asm.JNE.Imm(asm.R0, 0, drop),
-	)
+	sealHeaders(e, v6, icmp+2)
+	storeReply(e, 14+hdrs, drop)
 }
