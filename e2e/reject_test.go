@@ -41,23 +41,10 @@ func TestRejectResetAsIptablesLegacy(t *testing.T) {
 	nettest.RequireRoot(t)
 	want := []string{"refused", "refused", "refused", "refused", "connected"}
 	for _, fam := range []translator.Family{translator.IPv4, translator.IPv6} {
-		v4, v6, cmd := rejectFirewall, "", "iptables"
-		if fam == translator.IPv6 {
-			v4, v6, cmd = "", rejectFirewall, "ip6tables"
-		}
-		for _, s := range []struct {
-			name  string
-			setup nettest.Setup
-			save  string
-		}{
-			{"iptables-legacy", nettest.IptablesLegacy(v4, v6), cmd + "-legacy-save"},
-			{"bpftables", Bpftables(v4, v6), ""},
-		} {
+		cmd := familyCommand(fam)
+		for _, s := range rejectRuns(fam, rejectFirewall) {
 			topo := nettest.NewTopology(t, s.setup)
-			loopback := netip.MustParseAddr("127.0.0.1")
-			if fam == translator.IPv6 {
-				loopback = netip.IPv6Loopback()
-			}
+			loopback := loopbackAddr(fam)
 			server := topo.ServerLink.Addr(fam)
 			got := []string{
 				connectOutcome(t, topo.Client, topo.Firewall, topo.FirewallClientLink.Addr(fam), 8181),
@@ -69,14 +56,9 @@ func TestRejectResetAsIptablesLegacy(t *testing.T) {
 			if fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Errorf("%s %s: outcomes %q, want %q", fam, s.name, got, want)
 			}
-			var saved string
-			if s.save != "" {
-				saved = topo.Firewall.Run(t, "", s.save, "-c").Stdout
-			} else {
-				saved = run(t, topo.Firewall, "", cmd+"-save", "-c").Stdout
-			}
+			saved := s.saveCounters(t, topo)
 			for _, rule := range []string{"--dport 8181", "--dport 8182"} {
-				if !strings.Contains(saved, "[1:") || !savedCount(saved, rule, "[1:") {
+				if !savedCount(saved, rule, "[1:") {
 					t.Errorf("%s %s: the rule with %s did not count one packet:\n%s", fam, s.name, rule, saved)
 				}
 			}
@@ -92,6 +74,48 @@ func TestRejectResetAsIptablesLegacy(t *testing.T) {
 			}
 		}
 	}
+}
+
+// rejectRun is one of the two firewalls a REJECT test compares.
+type rejectRun struct {
+	name  string
+	setup nettest.Setup
+	// saveCounters prints the firewall's ruleset in force with counters.
+	saveCounters func(t *testing.T, topo *nettest.Topology) string
+}
+
+// rejectRuns loads the rules of the family into iptables-legacy and into
+// bpftables.
+func rejectRuns(fam translator.Family, rules string) []rejectRun {
+	v4, v6 := rules, ""
+	if fam == translator.IPv6 {
+		v4, v6 = "", rules
+	}
+	cmd := familyCommand(fam)
+	return []rejectRun{
+		{"iptables-legacy", nettest.IptablesLegacy(v4, v6), func(t *testing.T, topo *nettest.Topology) string {
+			return topo.Firewall.Run(t, "", cmd+"-legacy-save", "-c").Stdout
+		}},
+		{"bpftables", Bpftables(v4, v6), func(t *testing.T, topo *nettest.Topology) string {
+			return run(t, topo.Firewall, "", cmd+"-save", "-c").Stdout
+		}},
+	}
+}
+
+// familyCommand is the family's iptables command name.
+func familyCommand(fam translator.Family) string {
+	if fam == translator.IPv6 {
+		return "ip6tables"
+	}
+	return "iptables"
+}
+
+// loopbackAddr is the family's loopback address.
+func loopbackAddr(fam translator.Family) netip.Addr {
+	if fam == translator.IPv6 {
+		return netip.IPv6Loopback()
+	}
+	return netip.MustParseAddr("127.0.0.1")
 }
 
 // savedCount reports whether the iptables-save -c line with the rule
@@ -170,26 +194,13 @@ COMMIT
 func TestRejectUnreachAsIptablesLegacy(t *testing.T) {
 	nettest.RequireRoot(t)
 	for _, fam := range []translator.Family{translator.IPv4, translator.IPv6} {
-		rules := rejectUnreachFirewall(fam)
-		v4, v6, cmd := rules, "", "iptables"
 		want := []string{"refused", "refused", "refused", "refused", "type 3 code 10 from the firewall"}
 		if fam == translator.IPv6 {
-			v4, v6, cmd = "", rules, "ip6tables"
 			want[4] = "type 1 code 1 from the firewall"
 		}
-		for _, s := range []struct {
-			name  string
-			setup nettest.Setup
-			save  string
-		}{
-			{"iptables-legacy", nettest.IptablesLegacy(v4, v6), cmd + "-legacy-save"},
-			{"bpftables", Bpftables(v4, v6), ""},
-		} {
+		for _, s := range rejectRuns(fam, rejectUnreachFirewall(fam)) {
 			topo := nettest.NewTopology(t, s.setup)
-			loopback := netip.MustParseAddr("127.0.0.1")
-			if fam == translator.IPv6 {
-				loopback = netip.IPv6Loopback()
-			}
+			loopback := loopbackAddr(fam)
 			server := topo.ServerLink.Addr(fam)
 			got := []string{
 				udpRejectOutcome(t, topo.Client, topo.FirewallClientLink.Addr(fam), 5401),
@@ -208,12 +219,7 @@ func TestRejectUnreachAsIptablesLegacy(t *testing.T) {
 			if fmt.Sprint(got) != fmt.Sprint(w) {
 				t.Errorf("%s %s: outcomes %q, want %q", fam, s.name, got, w)
 			}
-			var saved string
-			if s.save != "" {
-				saved = topo.Firewall.Run(t, "", s.save, "-c").Stdout
-			} else {
-				saved = run(t, topo.Firewall, "", cmd+"-save", "-c").Stdout
-			}
+			saved := s.saveCounters(t, topo)
 			for rule, n := range map[string]string{"--dport 5401": "[1:", "--dport 5402": "[1:", "--dport 5403": "[2:", "--dport 5404": "[1:"} {
 				if !savedCount(saved, rule, n) {
 					t.Errorf("%s %s: the rule with %s did not count %s packets:\n%s", fam, s.name, rule, n, saved)

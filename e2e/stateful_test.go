@@ -55,7 +55,7 @@ func TestStatefulFirewallAsIptablesLegacy(t *testing.T) {
 			v4, v6 = "", statefulFirewall
 		}
 		// a restore of another ruleset in the middle of a connection
-		cmd := map[translator.Family]string{translator.IPv4: "iptables", translator.IPv6: "ip6tables"}[fam]
+		cmd := familyCommand(fam)
 		again := statefulFirewall[:len(statefulFirewall)-len("COMMIT\n")] + "-A FORWARD -p udp -m udp --dport 9 -j DROP\nCOMMIT\n"
 		type setup struct {
 			name    string
@@ -102,10 +102,7 @@ func TestStatefulFirewallAsIptablesLegacy(t *testing.T) {
 // statefulScenario runs the scenario's steps and returns their outcomes.
 func statefulScenario(t *testing.T, topo *nettest.Topology, fam translator.Family) []string {
 	client, server := topo.ClientLink.Addr(fam), topo.ServerLink.Addr(fam)
-	loopback := netip.MustParseAddr("127.0.0.1")
-	if fam == translator.IPv6 {
-		loopback = netip.IPv6Loopback()
-	}
+	loopback := loopbackAddr(fam)
 	return []string{
 		tcpOutcome(t, topo.Client, topo.Server, server, 8080),
 		tcpOutcome(t, topo.Server, topo.Client, client, 8081),
