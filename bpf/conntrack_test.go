@@ -336,26 +336,7 @@ func TestConntrackAgreesWithEvaluator(t *testing.T) {
 // a TCP connection that completes its handshake is ASSURED.
 func TestConntrackUDPStream(t *testing.T) {
 	h := newHarness(t)
-	rs, err := iptables.Restore(translator.NewRuleset(translator.IPv4), strings.NewReader(statefulRulesets[2]), iptables.RestoreOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := plan.Build(rs, "filter", plan.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec, err := bpf.Generate(p, bpf.TC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gen, err := h.d.Load(spec)
-	if err != nil {
-		t.Fatalf("load: %+v", err)
-	}
-	defer gen.Close()
-	if err := h.d.Swap(gen); err != nil {
-		t.Fatal(err)
-	}
+	gen, rs := h.loadRuleset(translator.IPv4, statefulRulesets[2])
 	clearMap(t, h.d.CT)
 	table := conntrack.NewTable(0)
 	a, b := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
@@ -592,29 +573,7 @@ func TestConntrackPressure(t *testing.T) {
 	}
 	t.Cleanup(d.Close)
 	h := &harness{tb: t, d: d, prog: d.Hooks[bpf.HookSpec{Point: bpf.Ingress, L2: 14}]}
-	rs, err := iptables.Restore(translator.NewRuleset(translator.IPv4), strings.NewReader(statefulRulesets[0]), iptables.RestoreOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := plan.Build(rs, "filter", plan.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec, err := bpf.Generate(p, bpf.TC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gen, err := d.Load(spec)
-	if err != nil {
-		t.Fatalf("load: %+v", err)
-	}
-	defer gen.Close()
-	if err := gen.SetIfaces(ifaceNames()); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Swap(gen); err != nil {
-		t.Fatal(err)
-	}
+	gen, _ := h.loadRuleset(translator.IPv4, statefulRulesets[0])
 	client, server := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.9.0.1")
 	udp := func(src, dst netip.Addr, sport, dport uint16) *packet.Packet {
 		pk := packet.Spec{Src: src, Dst: dst, Proto: packet.ProtoUDP, SrcPort: sport, DstPort: dport}.Build()
@@ -681,26 +640,7 @@ func BenchmarkConntrack(b *testing.B) {
 		{"stateless", "-A FORWARD -p udp -m udp --dport 53 -j ACCEPT\n-A FORWARD -p udp -m udp --sport 53 -j ACCEPT\n"},
 		{"conntrack", "-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n-A FORWARD -m conntrack --ctstate NEW -j ACCEPT\n"},
 	} {
-		text := "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n" + c.rules + "COMMIT\n"
-		rs, err := iptables.Restore(translator.NewRuleset(translator.IPv4), strings.NewReader(text), iptables.RestoreOptions{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		p, err := plan.Build(rs, "filter", plan.Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		spec, err := bpf.Generate(p, bpf.TC)
-		if err != nil {
-			b.Fatal(err)
-		}
-		gen, err := h.d.Load(spec)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := h.d.Swap(gen); err != nil {
-			b.Fatal(err)
-		}
+		h.loadRuleset(translator.IPv4, "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n"+c.rules+"COMMIT\n")
 		if err := h.d.Config.Put(uint32(0), bpf.Config{ForceHook: uint32(translator.Forward) + 1, ForceIn: 101, ForceOut: 102}); err != nil {
 			b.Fatal(err)
 		}
@@ -724,6 +664,5 @@ func BenchmarkConntrack(b *testing.B) {
 				b.ReportMetric(float64(d.Nanoseconds()), "ns/packet")
 			})
 		}
-		gen.Close()
 	}
 }

@@ -45,7 +45,7 @@ func TestRejectReset(t *testing.T) {
 		if _, err := bpf.Generate(p, bpf.XDP); !errors.Is(err, plan.ErrNotInDatapath) {
 			t.Fatalf("%v: REJECT at XDP: got %v, want it refused", fam, err)
 		}
-		g := h.loadRuleset(fam, text)
+		g, _ := h.loadRuleset(fam, text)
 		seg := func(flags uint8, seq, ack uint32, payload int, opts bool) *packet.Packet {
 			s := packet.Spec{Src: src, Dst: dst, Proto: packet.ProtoTCP, SrcPort: 40000, DstPort: 80, TCPFlags: flags, Payload: bytes.Repeat([]byte{7}, payload)}
 			if opts {
@@ -107,9 +107,10 @@ func TestRejectReset(t *testing.T) {
 	}
 }
 
-// loadRuleset loads a filter table into the harness' datapath and makes
-// it live.
-func (h *harness) loadRuleset(fam translator.Family, text string) *bpf.Generation {
+// loadRuleset loads a filter table into the harness' datapath, with the
+// test's interface names, makes it live and returns it with the ruleset
+// it came from.
+func (h *harness) loadRuleset(fam translator.Family, text string) (*bpf.Generation, *translator.Ruleset) {
 	h.tb.Helper()
 	rs, err := iptables.Restore(translator.NewRuleset(fam), strings.NewReader(text), iptables.RestoreOptions{})
 	if err != nil {
@@ -128,10 +129,13 @@ func (h *harness) loadRuleset(fam translator.Family, text string) *bpf.Generatio
 		h.tb.Fatalf("load: %+v", err)
 	}
 	h.tb.Cleanup(func() { g.Close() })
+	if err := g.SetIfaces(ifaceNames()); err != nil {
+		h.tb.Fatal(err)
+	}
 	if err := h.d.Swap(g); err != nil {
 		h.tb.Fatal(err)
 	}
-	return g
+	return g, rs
 }
 
 // TestRejectUnreach runs packets into REJECT with each ICMP (ICMPv6) type
@@ -186,7 +190,7 @@ func TestRejectUnreach(t *testing.T) {
 				continue
 			}
 			text := "*filter\n-A INPUT -j REJECT --reject-with " + rt.Name + "\n-A OUTPUT -j REJECT --reject-with " + rt.Name + "\nCOMMIT\n"
-			g := h.loadRuleset(fam, text)
+			g, _ := h.loadRuleset(fam, text)
 			_ = i
 			for _, hook := range []translator.Hook{translator.Input, translator.Output} {
 				for _, c := range cases {
