@@ -227,19 +227,9 @@ func TestConntrackAgreesWithEvaluator(t *testing.T) {
 			}
 			xg.Close()
 		}
-		spec, err := bpf.Generate(p, bpf.TC)
+		gen, err := h.swapIn(p, names)
 		if err != nil {
-			t.Fatal(err)
-		}
-		gen, err := h.d.Load(spec)
-		if err != nil {
-			t.Fatalf("seed %d: load: %+v", seed, err)
-		}
-		if err := gen.SetIfaces(names); err != nil {
-			t.Fatal(err)
-		}
-		if err := h.d.Swap(gen); err != nil {
-			t.Fatal(err)
+			t.Fatalf("seed %d: %+v", seed, err)
 		}
 		clearMap(t, h.d.CT)
 		table := conntrack.NewTable(0)

@@ -292,19 +292,9 @@ func TestLogRulesAgreeWithEvaluator(t *testing.T) {
 		if err != nil {
 			t.Fatalf("seed %d: %v", seed, err)
 		}
-		spec, err := bpf.Generate(p, bpf.TC)
+		gen, err := h.swapIn(p, ifaceNames())
 		if err != nil {
 			t.Fatalf("seed %d: %v", seed, err)
-		}
-		gen, err := h.d.Load(spec)
-		if err != nil {
-			t.Fatalf("seed %d: load: %v", seed, err)
-		}
-		if err := gen.SetIfaces(ifaceNames()); err != nil {
-			t.Fatal(err)
-		}
-		if err := h.d.Swap(gen); err != nil {
-			t.Fatal(err)
 		}
 		for i := 0; i < 40; i++ {
 			hook := []translator.Hook{translator.Input, translator.Forward, translator.Output}[i%3]

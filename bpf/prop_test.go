@@ -89,6 +89,50 @@ type result struct {
 	pkt      []byte
 }
 
+// loadRuleset loads a filter table into the harness' datapath, with the
+// test's interface names, makes it live and returns it with the ruleset
+// it came from.
+func (h *harness) loadRuleset(fam translator.Family, text string) (*bpf.Generation, *translator.Ruleset) {
+	h.tb.Helper()
+	rs, err := iptables.Restore(translator.NewRuleset(fam), strings.NewReader(text), iptables.RestoreOptions{})
+	if err != nil {
+		h.tb.Fatal(err)
+	}
+	p, err := plan.Build(rs, "filter", plan.Options{})
+	if err != nil {
+		h.tb.Fatal(err)
+	}
+	g, err := h.swapIn(p, ifaceNames())
+	if err != nil {
+		h.tb.Fatalf("%+v", err)
+	}
+	h.tb.Cleanup(func() { g.Close() })
+	return g, rs
+}
+
+// swapIn generates the plan's tc programs, loads them with the interface
+// names and makes them live. The error is the generator's or the kernel's
+// own, for %+v to print the verifier's log.
+func (h *harness) swapIn(p *plan.Plan, names map[uint32]string) (*bpf.Generation, error) {
+	spec, err := bpf.Generate(p, bpf.TC)
+	if err != nil {
+		return nil, err
+	}
+	g, err := h.d.Load(spec)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.SetIfaces(names); err != nil {
+		g.Close()
+		return nil, err
+	}
+	if err := h.d.Swap(g); err != nil {
+		g.Close()
+		return nil, err
+	}
+	return g, nil
+}
+
 func (h *harness) run(g *bpf.Generation, hook translator.Hook, p *packet.Packet) result {
 	h.tb.Helper()
 	return h.runOn(g, hook, p, ifindexes[p.InIface], ifindexes[p.OutIface])
@@ -274,19 +318,9 @@ func TestProgramsAgreeWithEvaluator(t *testing.T) {
 		// every other ruleset counts through the counting function, as
 		// programs with many rules do
 		bpf.SetMaxInlineCounts(t, []int{256, 0}[seed/4%2])
-		spec, err := bpf.Generate(p, bpf.TC)
+		gen, err := h.swapIn(p, ifaceNames())
 		if err != nil {
-			t.Fatalf("seed %d: %v", seed, err)
-		}
-		gen, err := h.d.Load(spec)
-		if err != nil {
-			t.Fatalf("seed %d (%d rules): load: %v\n%s", seed, len(p.Rules), err, text)
-		}
-		if err := gen.SetIfaces(ifaceNames()); err != nil {
-			t.Fatal(err)
-		}
-		if err := h.d.Swap(gen); err != nil {
-			t.Fatal(err)
+			t.Fatalf("seed %d (%d rules): %v\n%s", seed, len(p.Rules), err, text)
 		}
 		for i := 0; i < packets; i++ {
 			hook := []translator.Hook{translator.Input, translator.Forward, translator.Output}[i%3]

@@ -107,37 +107,6 @@ func TestRejectReset(t *testing.T) {
 	}
 }
 
-// loadRuleset loads a filter table into the harness' datapath, with the
-// test's interface names, makes it live and returns it with the ruleset
-// it came from.
-func (h *harness) loadRuleset(fam translator.Family, text string) (*bpf.Generation, *translator.Ruleset) {
-	h.tb.Helper()
-	rs, err := iptables.Restore(translator.NewRuleset(fam), strings.NewReader(text), iptables.RestoreOptions{})
-	if err != nil {
-		h.tb.Fatal(err)
-	}
-	p, err := plan.Build(rs, "filter", plan.Options{})
-	if err != nil {
-		h.tb.Fatal(err)
-	}
-	spec, err := bpf.Generate(p, bpf.TC)
-	if err != nil {
-		h.tb.Fatal(err)
-	}
-	g, err := h.d.Load(spec)
-	if err != nil {
-		h.tb.Fatalf("load: %+v", err)
-	}
-	h.tb.Cleanup(func() { g.Close() })
-	if err := g.SetIfaces(ifaceNames()); err != nil {
-		h.tb.Fatal(err)
-	}
-	if err := h.d.Swap(g); err != nil {
-		h.tb.Fatal(err)
-	}
-	return g, rs
-}
-
 // TestRejectUnreach runs packets into REJECT with each ICMP (ICMPv6) type
 // at INPUT and OUTPUT and holds the frame the program sends back to the
 // Go reference (xt.UnreachReply): the offending packet quoted, short or

@@ -109,19 +109,9 @@ func TestStatisticAgreesWithEvaluator(t *testing.T) {
 			}
 			xg.Close()
 		}
-		spec, err := bpf.Generate(p, bpf.TC)
+		gen, err := h.swapIn(p, ifaceNames())
 		if err != nil {
-			t.Fatal(err)
-		}
-		gen, err := h.d.Load(spec)
-		if err != nil {
-			t.Fatalf("seed %d: load: %+v", seed, err)
-		}
-		if err := gen.SetIfaces(ifaceNames()); err != nil {
-			t.Fatal(err)
-		}
-		if err := h.d.Swap(gen); err != nil {
-			t.Fatal(err)
+			t.Fatalf("seed %d: %+v", seed, err)
 		}
 		st := translator.NewState()
 		for i := 0; i < length; i++ {
