@@ -331,24 +331,10 @@ func MeasureLoad(o LoadOptions) ([]LoadResult, error) {
 			res := LoadResult{Family: c.g.Family.String(), N: c.g.N, Contender: t.contender, Error: c.errs[t.contender]}
 			if res.Error == "" {
 				res.Rounds, res.ReloadRounds = c.runs[t.contender], c.reloads[t.contender]
-				res.Ms, res.ReloadMs = medianMs(res.Rounds), medianMs(res.ReloadRounds)
+				res.Ms, res.ReloadMs = Median(res.Rounds), Median(res.ReloadRounds)
 			}
 			out = append(out, res)
 		}
 	}
 	return out, nil
-}
-
-// medianMs returns the median of the values, the mean of the middle two
-// for an even count; 0 for none.
-func medianMs(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }

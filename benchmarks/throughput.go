@@ -189,8 +189,8 @@ func (r *rig) measure(f rulesets.Family, n int, o ThroughputOptions) ([]Throughp
 			results[i].Rounds = nil
 			continue
 		}
-		results[i].PPS = median(results[i].Rounds)
-		results[i].SentPPS = median(sent[i])
+		results[i].PPS = Median(results[i].Rounds)
+		results[i].SentPPS = Median(sent[i])
 	}
 	none := results[slices.IndexFunc(results, func(t ThroughputResult) bool { return t.Contender == "none" })]
 	for i := range results {
@@ -422,9 +422,9 @@ func snmpCounter(snmp, group, name string) (uint64, error) {
 	return 0, fmt.Errorf("no %s %s in /proc/net/snmp", group, name)
 }
 
-// median returns the median of xs, the mean of the middle two for an even
-// count.
-func median(xs []float64) float64 {
+// Median returns the median of xs, the mean of the middle two for an even
+// count; 0 for none.
+func Median(xs []float64) float64 {
 	if len(xs) == 0 {
 		return 0
 	}

@@ -219,7 +219,7 @@ func MeasureUpdate(o LoadOptions) ([]UpdateResult, error) {
 			res := UpdateResult{Change: c.g.UpdateName, Family: c.g.Family.String(), N: n, Contender: t.contender, Error: c.errs[t.contender]}
 			if res.Error == "" {
 				res.Rounds = c.runs[t.contender]
-				res.Ms = medianMs(res.Rounds)
+				res.Ms = Median(res.Rounds)
 			}
 			out = append(out, res)
 		}

@@ -15,7 +15,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"sort"
 	"strings"
 	"time"
 
@@ -53,18 +52,6 @@ func main() {
 	}
 	fmt.Printf("%-16s %-8s %12s %12s %12s\n", "case", "build", "in ns/run", "out ns/run", "pps")
 	for _, r := range res {
-		fmt.Printf("%-16s %-8s %12.1f %12.1f %12.0f\n", r.Case, r.Bin, median(r.In), median(r.Out), median(r.PPS))
+		fmt.Printf("%-16s %-8s %12.1f %12.1f %12.0f\n", r.Case, r.Bin, benchmarks.Median(r.In), benchmarks.Median(r.Out), benchmarks.Median(r.PPS))
 	}
-}
-
-func median(xs []float64) float64 {
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	if len(s) == 0 {
-		return 0
-	}
-	if len(s)%2 == 0 {
-		return (s[len(s)/2-1] + s[len(s)/2]) / 2
-	}
-	return s[len(s)/2]
 }
